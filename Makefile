@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# td build: BPF objects -> skeletons -> libtd -> tdagent, tdctl, tests. Quiet by default, V=1 verbose.
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BUILD      ?= build
+CC         ?= gcc
+CLANG      ?= clang
+BPFTOOL    ?= bpftool
+ARCH       := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+MULTIARCH  := $(shell $(CC) -print-multiarch 2>/dev/null)
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+PKGS       := libbpf libnl-3.0 libnl-route-3.0 yaml-0.1
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS     ?= -O2 -g
+CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
+              -Iinclude -Iuser/lib -I$(BUILD)/skel $(PKG_CFLAGS)
+LDLIBS     += $(PKG_LIBS) -lelf -lz -lpthread -lm
+ifeq ($(SANITIZE),1)
+CFLAGS     += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS    += -fsanitize=address,undefined
+endif
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Iinclude -Ibpf \
+              $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
+
+BPF_SRCS   := $(wildcard bpf/*.bpf.c)
+BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/skel/%.skel.h,$(BPF_SRCS))
+BPF_HDRS   := $(wildcard bpf/lib/*.h) $(wildcard include/td/*.h)
+
+LIB_SRCS   := $(wildcard user/lib/*.c)
+LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
+LIBTD      := $(BUILD)/libtd.a
+USER_HDRS  := $(wildcard user/lib/*.h) $(wildcard user/agent/*.h) $(wildcard user/tdctl/*.h) \
+              $(wildcard include/td/*.h)
+
+AGENT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard user/agent/*.c))
+TDCTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard user/tdctl/*.c))
+UNIT_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/unit/*.c))
+BPFT_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/bpf/*.c))
+
+BINS       := $(BUILD)/bin/tdagent $(BUILD)/bin/tdctl
+TESTBINS   := $(BUILD)/bin/td_unit $(BUILD)/bin/td_bpf_fixtures
+
+.PHONY: all bpf clean test test-unit test-bpf test-netns demo bench bench-l4 bench-mesh \
+        bench-gateway bench-proxy install deps fuzz
+all: $(BPF_OBJS) $(BINS) $(TESTBINS)
+bpf: $(BPF_OBJS) $(SKELS)
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS)
+	@mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp.o
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp.o && rm -f $@.tmp.o
+
+$(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	@mkdir -p $(@D)
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.o: %.c $(USER_HDRS) $(SKELS)
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBTD): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/tdagent: $(AGENT_OBJS) $(LIBTD)
+	@mkdir -p $(@D)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bin/tdctl: $(TDCTL_OBJS) $(LIBTD)
+	@mkdir -p $(@D)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bin/td_unit: $(UNIT_OBJS) $(LIBTD)
+	@mkdir -p $(@D)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcunit -o $@
+
+$(BUILD)/bin/td_bpf_fixtures: $(BPFT_OBJS) $(LIBTD)
+	@mkdir -p $(@D)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+deps:
+	$(Q)scripts/install-deps.sh --check >/dev/null 2>&1 || scripts/install-deps.sh
+
+# make test: dependencies, build, then unit -> BPF fixtures -> netns scenarios.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-netns
+
+test-unit: $(BUILD)/bin/td_unit
+	$(Q)$(BUILD)/bin/td_unit
+
+test-bpf: $(BUILD)/bin/td_bpf_fixtures $(BPF_OBJS)
+	$(Q)selftests/bpf/run.sh $(BUILD)
+
+test-netns: $(BINS) $(BPF_OBJS)
+	$(Q)selftests/netns/run.sh $(BUILD)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh $(BUILD)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/bench.sh $(BUILD) all
+bench-l4 bench-mesh bench-gateway bench-proxy: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/bench.sh $(BUILD) $(patsubst bench-%,%,$@)
+
+install: $(BINS) $(BPF_OBJS)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/td/bpf $(DESTDIR)/etc/td
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/td/bpf/
+	install -m 0644 examples/td.yaml $(DESTDIR)/etc/td/td.yaml.example
+
+clean:
+	$(call msg,CLEAN,$(BUILD))
+	$(Q)rm -rf $(BUILD)
+
+.DELETE_ON_ERROR:
+.SECONDARY:

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* YAML configuration: parse into typed structs and validate; every error carries FILE:LINE. */
+#ifndef TD_CONFIG_H
+#define TD_CONFIG_H
+
+#include <stddef.h>
+#include <limits.h>
+#include "td/abi.h"
+
+struct td_errors {
+	char **msgs;       /* "FILE:LINE: message" each */
+	size_t n;
+};
+void td_errors_add(struct td_errors *e, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void td_errors_free(struct td_errors *e);
+
+struct td_iface_cfg {
+	char name[TD_IFNAME_LEN];
+	__u8 xdp_mode;                 /* enum td_xdp_mode, default native */
+	int line;
+};
+
+struct td_backend_cfg {
+	union td_addr addr;            /* be */
+	__u8 family;                   /* enum td_family */
+	__u16 port;                    /* host order */
+	__u16 weight;                  /* 0..65535, default 1 */
+	int line;
+};
+
+struct td_service_cfg {
+	char name[TD_NAME_LEN];
+	union td_addr vip;             /* be */
+	__u8 family;
+	__u16 port;                    /* host order */
+	__u8 proto;                    /* enum td_proto */
+	__u8 mode;                     /* enum td_mode, default nat */
+	struct td_backend_cfg *backends;
+	size_t n_backends;
+	int line;
+};
+
+struct td_config {
+	char path[PATH_MAX];
+	char bpffs[PATH_MAX];          /* node.bpffs, default TD_BPFFS_DEFAULT */
+	struct td_iface_cfg *ifaces;   /* node.interfaces */
+	size_t n_ifaces;
+	__u32 maglev_size;             /* l4.maglev_size, default TD_MAGLEV_DEFAULT, prime */
+	__u32 conntrack_size;          /* l4.conntrack_size, default TD_CT_DEFAULT */
+	struct td_service_cfg *services;  /* l4.services */
+	size_t n_services;
+};
+
+/*
+ * Parse and validate path. On success returns 0 and fills cfg (free with td_config_free).
+ * On any error returns -EINVAL (or -errno for I/O), leaves cfg empty and appends one
+ * "FILE:LINE: message" per problem to errs (all problems found, not only the first).
+ */
+int td_config_load(const char *path, struct td_config *cfg, struct td_errors *errs);
+/* Same from a buffer; name is used in messages in place of the file name. */
+int td_config_load_buf(const char *name, const char *buf, size_t len, struct td_config *cfg,
+		       struct td_errors *errs);
+void td_config_free(struct td_config *cfg);
+
+#endif
