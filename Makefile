@@ -130,7 +130,7 @@ install: $(BINS) $(BPF_OBJS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/td/bpf $(DESTDIR)/etc/td
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/td/bpf/
-	install -m 0644 examples/td.yaml $(DESTDIR)/etc/td/td.yaml.example
+	install -m 0644 docs/examples/td.yaml $(DESTDIR)/etc/td/td.yaml.example
 
 clean:
 	$(call msg,CLEAN,$(BUILD))
