@@ -16,6 +16,13 @@ struct td_maglev_backend {
 bool td_is_prime(__u32 n);
 
 /*
+ * The preference list of key in a ring of prime size m: slot j of the list is
+ * (offset + j * skip) % m with offset = h1(key) % m, skip = h2(key) % (m - 1) + 1 (two
+ * independent 64-bit hashes). Exposed for tests and tools. 0 or -EINVAL.
+ */
+int td_maglev_permutation(const char *key, __u32 m, __u32 *offset, __u32 *skip);
+
+/*
  * Fill ring[0..m-1] with backend ids so each backend owns about weight/sum(weights) of the slots.
  * m must be prime (-EINVAL otherwise). With no backend of weight > 0 every slot is
  * TD_BACKEND_NONE. The result depends only on the set of (key, weight) pairs, not on their

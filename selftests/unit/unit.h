@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Suite registration and shared helpers of the td_unit CUnit runner. */
+#ifndef TD_UNIT_H
+#define TD_UNIT_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "maglev.h"
+
+/* each returns 0 or a CUnit error code */
+int td_suite_addr(void);
+int td_suite_names(void);
+int td_suite_log(void);
+int td_suite_maglev(void);
+int td_suite_config(void);
+
+/* n backends keyed "10.<i/256>.<i%256>.1:80" (key storage owned by the caller), ids 0..n-1 */
+struct td_mg_set {
+	struct td_maglev_backend *be;
+	char (*keys)[32];
+	size_t n;
+};
+int td_mg_set_init(struct td_mg_set *s, size_t n, __u32 weight);
+void td_mg_set_free(struct td_mg_set *s);
+
+/* median wall time in ms of reps builds of s into a ring of size m; negative -errno on error */
+double td_mg_bench(const struct td_mg_set *s, __u32 m, int reps);
+
+#endif

@@ -1,0 +1,894 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* YAML configuration loader: libyaml document -> strictly validated td_config, errors as FILE:LINE. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "addr.h"
+#include "config.h"
+#include "maglev.h"
+#include "names.h"
+
+#define TD_CT_MIN       1024u
+#define TD_CT_MAX       16777216u
+#define TD_MAGLEV_MIN   7u
+#define TD_PATH_LEN     96      /* "l4.services[1023].backends[16383].address" fits */
+
+/* ---- error list ---------------------------------------------------------------------------- */
+
+static void td_errors_vadd(struct td_errors *e, const char *file, int line, const char *fmt,
+			   va_list ap)
+{
+	char *msg = NULL, *full = NULL, **msgs;
+
+	if (!e)
+		return;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return;
+	if (line > 0) {
+		if (asprintf(&full, "%s:%d: %s", file ? file : "<config>", line, msg) < 0)
+			full = NULL;
+	} else {
+		if (asprintf(&full, "%s: %s", file ? file : "<config>", msg) < 0)
+			full = NULL;
+	}
+	free(msg);
+	if (!full)
+		return;
+	msgs = realloc(e->msgs, (e->n + 1) * sizeof(*msgs));
+	if (!msgs) {
+		free(full);
+		return;
+	}
+	msgs[e->n++] = full;
+	e->msgs = msgs;
+}
+
+void td_errors_add(struct td_errors *e, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	td_errors_vadd(e, file, line, fmt, ap);
+	va_end(ap);
+}
+
+void td_errors_free(struct td_errors *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->n; i++)
+		free(e->msgs[i]);
+	free(e->msgs);
+	e->msgs = NULL;
+	e->n = 0;
+}
+
+/* ---- parser context and node helpers ------------------------------------------------------ */
+
+struct td_cfg_ctx {
+	const char *file;
+	yaml_document_t *doc;
+	struct td_errors *errs;
+	unsigned int nerr;          /* counted even when errs is NULL or out of memory */
+	size_t total_backends;
+	bool too_many_backends;     /* reported once; further backends are not parsed */
+};
+
+static int td_line(const yaml_node_t *n)
+{
+	return n ? (int)n->start_mark.line + 1 : 0;
+}
+
+static void td_cerr(struct td_cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void td_cerr(struct td_cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->nerr++;
+	va_start(ap, fmt);
+	td_errors_vadd(c->errs, c->file, td_line(n), fmt, ap);
+	va_end(ap);
+}
+
+static const char *td_node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_MAPPING_NODE: return "a mapping";
+	case YAML_SEQUENCE_NODE: return "a list";
+	case YAML_SCALAR_NODE: return "a scalar";
+	default: return "nothing";
+	}
+}
+
+static const char *td_scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+/* plain "", "~" or "null": an absent value */
+static bool td_is_null(const yaml_node_t *n)
+{
+	const char *v;
+
+	if (!n || n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	v = td_scalar(n);
+	return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+	       !strcmp(v, "NULL");
+}
+
+static yaml_node_t *td_node(struct td_cfg_ctx *c, int idx)
+{
+	return yaml_document_get_node(c->doc, idx);
+}
+
+/*
+ * Check that n is a mapping (a null value counts as an empty one) whose keys are all in
+ * keys[0..nkeys-1], each at most once; vals[i] receives the value of keys[i] or NULL.
+ * Returns false (error reported) when n is not a mapping at all.
+ */
+static bool td_map_get(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+		       const char *const *keys, size_t nkeys, yaml_node_t **vals)
+{
+	yaml_node_pair_t *p;
+
+	for (size_t i = 0; i < nkeys; i++)
+		vals[i] = NULL;
+	if (td_is_null(n))
+		return true;
+	if (n->type != YAML_MAPPING_NODE) {
+		td_cerr(c, n, "%s: expected a mapping, got %s", path, td_node_kind(n));
+		return false;
+	}
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = td_node(c, p->key), *v = td_node(c, p->value);
+		size_t i;
+
+		if (!k || !v)
+			continue;
+		if (k->type != YAML_SCALAR_NODE) {
+			td_cerr(c, k, "%s: keys must be strings, got %s", path, td_node_kind(k));
+			continue;
+		}
+		for (i = 0; i < nkeys; i++)
+			if (!strcmp(td_scalar(k), keys[i]))
+				break;
+		if (i == nkeys) {
+			td_cerr(c, k, "%s: unknown key '%s'", path, td_scalar(k));
+			continue;
+		}
+		if (vals[i]) {
+			td_cerr(c, k, "%s: duplicate key '%s'", path, keys[i]);
+			continue;
+		}
+		vals[i] = v;
+	}
+	return true;
+}
+
+/* A list (a null value counts as empty); returns false (error reported) otherwise. */
+static bool td_seq_check(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, size_t *len)
+{
+	*len = 0;
+	if (td_is_null(n))
+		return true;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		td_cerr(c, n, "%s: expected a list, got %s", path, td_node_kind(n));
+		return false;
+	}
+	*len = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	return true;
+}
+
+static yaml_node_t *td_seq_item(struct td_cfg_ctx *c, yaml_node_t *n, size_t i)
+{
+	return td_node(c, n->data.sequence.items.start[i]);
+}
+
+/* A non-empty string scalar. */
+static bool td_get_str(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, const char **out)
+{
+	if (n->type != YAML_SCALAR_NODE) {
+		td_cerr(c, n, "%s: expected a string, got %s", path, td_node_kind(n));
+		return false;
+	}
+	if (td_is_null(n) || !*td_scalar(n)) {
+		td_cerr(c, n, "%s: value must not be empty", path);
+		return false;
+	}
+	*out = td_scalar(n);
+	return true;
+}
+
+/* A plain decimal integer in min..max. */
+static bool td_get_int(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, long long min,
+		       long long max, long long *out)
+{
+	const char *s;
+	char *end;
+	long long v;
+
+	if (n->type != YAML_SCALAR_NODE) {
+		td_cerr(c, n, "%s: expected an integer, got %s", path, td_node_kind(n));
+		return false;
+	}
+	s = td_scalar(n);
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || !*s || *end ||
+	    !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) || errno == ERANGE) {
+		td_cerr(c, n, "%s: expected an integer, got '%s'", path, s);
+		return false;
+	}
+	if (v < min || v > max) {
+		td_cerr(c, n, "%s: %lld is out of range %lld..%lld", path, v, min, max);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool td_name_valid(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' || *s == '-'))
+			return false;
+	return true;
+}
+
+static bool td_ifname_valid(const char *s)
+{
+	if (!strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || *s == ':' || *s <= ' ' || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* Build a node path such as "l4.services[2].port" (truncation is harmless: messages only). */
+static void td_path_fmt(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void td_path_fmt(char *out, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out, len, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- sections ----------------------------------------------------------------------------- */
+
+static void td_parse_iface(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+			   struct td_config *cfg)
+{
+	static const char *const keys[] = { "name", "xdp_mode" };
+	struct td_iface_cfg *ifc = &cfg->ifaces[cfg->n_ifaces];
+	yaml_node_t *v[2];
+	char sub[TD_PATH_LEN];
+	const char *s;
+	bool ok = true;
+
+	memset(ifc, 0, sizeof(*ifc));
+	ifc->line = td_line(n);
+	ifc->xdp_mode = TD_XDP_NATIVE;
+	if (!td_map_get(c, n, path, keys, 2, v))
+		return;
+
+	td_path_fmt(sub, sizeof(sub), "%s.name", path);
+	if (!v[0]) {
+		td_cerr(c, n, "%s: missing required key 'name'", path);
+		ok = false;
+	} else if (td_get_str(c, v[0], sub, &s)) {
+		if (strlen(s) >= TD_IFNAME_LEN) {
+			td_cerr(c, v[0], "%s: interface name '%s' is too long (max %d characters)",
+				sub, s, TD_IFNAME_LEN - 1);
+			ok = false;
+		} else if (!td_ifname_valid(s)) {
+			td_cerr(c, v[0], "%s: invalid interface name '%s'", sub, s);
+			ok = false;
+		} else {
+			for (size_t i = 0; i < cfg->n_ifaces; i++) {
+				if (!strcmp(cfg->ifaces[i].name, s)) {
+					td_cerr(c, v[0],
+						"%s: duplicate interface '%s' (first at line %d)",
+						sub, s, cfg->ifaces[i].line);
+					ok = false;
+					break;
+				}
+			}
+			if (ok)
+				snprintf(ifc->name, sizeof(ifc->name), "%s", s);
+		}
+	} else {
+		ok = false;
+	}
+
+	if (v[1]) {
+		td_path_fmt(sub, sizeof(sub), "%s.xdp_mode", path);
+		if (td_get_str(c, v[1], sub, &s)) {
+			int m = td_xdp_mode_parse(s);
+
+			if (m < 0)
+				td_cerr(c, v[1], "%s: invalid xdp_mode '%s' (expected native or generic)",
+					sub, s);
+			else
+				ifc->xdp_mode = (__u8)m;
+		}
+	}
+	if (ok)
+		cfg->n_ifaces++;
+}
+
+static void td_parse_node(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config *cfg)
+{
+	static const char *const keys[] = { "bpffs", "interfaces" };
+	yaml_node_t *v[2];
+	const char *s;
+	size_t len;
+
+	if (!td_map_get(c, n, "node", keys, 2, v))
+		return;
+	if (v[0] && td_get_str(c, v[0], "node.bpffs", &s)) {
+		if (s[0] != '/')
+			td_cerr(c, v[0], "node.bpffs: must be an absolute path, got '%s'", s);
+		else if (strlen(s) >= sizeof(cfg->bpffs))
+			td_cerr(c, v[0], "node.bpffs: path is too long");
+		else
+			snprintf(cfg->bpffs, sizeof(cfg->bpffs), "%s", s);
+	}
+	if (v[1] && td_seq_check(c, v[1], "node.interfaces", &len) && len) {
+		if (len > TD_MAX_IFACES) {
+			td_cerr(c, v[1], "node.interfaces: too many interfaces (%zu, max %d)", len,
+				TD_MAX_IFACES);
+			return;
+		}
+		cfg->ifaces = calloc(len, sizeof(*cfg->ifaces));
+		if (!cfg->ifaces) {
+			td_cerr(c, v[1], "node.interfaces: out of memory");
+			return;
+		}
+		for (size_t i = 0; i < len; i++) {
+			char path[TD_PATH_LEN];
+
+			td_path_fmt(path, sizeof(path), "node.interfaces[%zu]", i);
+			td_parse_iface(c, td_seq_item(c, v[1], i), path, cfg);
+		}
+	}
+}
+
+static int td_be_cmp(const void *a, const void *b)
+{
+	const struct td_backend_cfg *x = *(const struct td_backend_cfg *const *)a;
+	const struct td_backend_cfg *y = *(const struct td_backend_cfg *const *)b;
+	int r = memcmp(x->addr.bytes, y->addr.bytes, sizeof(x->addr.bytes));
+
+	if (r)
+		return r;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->line < y->line ? -1 : (x->line > y->line);
+}
+
+/* Parse one backend into svc->backends[svc->n_backends]; vip_ok/port_ok: service fields valid. */
+static void td_parse_backend(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+			     struct td_service_cfg *svc, bool vip_ok, bool port_ok)
+{
+	static const char *const keys[] = { "address", "port", "weight" };
+	struct td_backend_cfg *be = &svc->backends[svc->n_backends];
+	char sub[TD_PATH_LEN], abuf[TD_ADDRSTRLEN];
+	yaml_node_t *v[3];
+	const char *s;
+	long long x;
+	bool ok = true;
+
+	memset(be, 0, sizeof(*be));
+	be->line = td_line(n);
+	be->weight = 1;
+	be->port = svc->port;
+	if (!td_map_get(c, n, path, keys, 3, v))
+		return;
+
+	td_path_fmt(sub, sizeof(sub), "%s.address", path);
+	if (!v[0]) {
+		td_cerr(c, n, "%s: missing required key 'address'", path);
+		ok = false;
+	} else if (td_get_str(c, v[0], sub, &s)) {
+		if (td_addr_parse(s, &be->addr, &be->family)) {
+			td_cerr(c, v[0], "%s: invalid IP address '%s'", sub, s);
+			ok = false;
+		} else if (vip_ok && be->family != svc->family) {
+			td_cerr(c, v[0], "%s: backend %s is IPv%u but the VIP of service '%s' is IPv%u",
+				sub, td_addr_format(&be->addr, be->family, abuf, sizeof(abuf)),
+				be->family, svc->name, svc->family);
+			ok = false;
+		}
+	} else {
+		ok = false;
+	}
+
+	if (v[1]) {
+		td_path_fmt(sub, sizeof(sub), "%s.port", path);
+		if (td_get_int(c, v[1], sub, 1, 65535, &x)) {
+			be->port = (__u16)x;
+			if (port_ok && svc->mode == TD_MODE_DSR && be->port != svc->port) {
+				td_cerr(c, v[1],
+					"%s: mode dsr cannot change the port: backend port %u differs from service port %u",
+					sub, be->port, svc->port);
+				ok = false;
+			}
+		} else {
+			ok = false;
+		}
+	}
+	if (v[2]) {
+		td_path_fmt(sub, sizeof(sub), "%s.weight", path);
+		if (td_get_int(c, v[2], sub, 0, 65535, &x))
+			be->weight = (__u16)x;
+		else
+			ok = false;
+	}
+	if (ok && (port_ok || v[1]))
+		svc->n_backends++;
+}
+
+static void td_check_dup_backends(struct td_cfg_ctx *c, struct td_service_cfg *svc,
+				  const char *path)
+{
+	struct td_backend_cfg **v;
+	char ep[TD_ENDPOINTSTRLEN];
+
+	if (svc->n_backends < 2)
+		return;
+	v = calloc(svc->n_backends, sizeof(*v));
+	if (!v) {
+		c->nerr++;
+		td_errors_add(c->errs, c->file, svc->line, "%s: out of memory", path);
+		return;
+	}
+	for (size_t i = 0; i < svc->n_backends; i++)
+		v[i] = &svc->backends[i];
+	qsort(v, svc->n_backends, sizeof(*v), td_be_cmp);
+	for (size_t i = 1; i < svc->n_backends; i++) {
+		struct td_backend_cfg *a = v[i - 1], *b = v[i];
+
+		if (a->family != b->family || a->port != b->port ||
+		    !td_addr_equal(&a->addr, &b->addr))
+			continue;
+		c->nerr++;
+		td_errors_add(c->errs, c->file, b->line,
+			      "%s.backends: duplicate backend %s (first at line %d)", path,
+			      td_endpoint_format(&b->addr, b->family, b->port, ep, sizeof(ep)),
+			      a->line);
+	}
+	free(v);
+}
+
+static void td_parse_service(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+			     struct td_config *cfg)
+{
+	enum { K_NAME, K_VIP, K_PORT, K_PROTO, K_MODE, K_BACKENDS, K_N };
+	static const char *const keys[K_N] = { "name", "vip", "port", "proto", "mode", "backends" };
+	struct td_service_cfg *svc = &cfg->services[cfg->n_services];
+	bool ok = true, vip_ok = false, port_ok = false, name_ok = false;
+	char sub[TD_PATH_LEN], ep[TD_ENDPOINTSTRLEN];
+	yaml_node_t *v[K_N];
+	const char *s;
+	long long x;
+	size_t nbe = 0;
+
+	memset(svc, 0, sizeof(*svc));
+	svc->line = td_line(n);
+	svc->proto = TD_PROTO_TCP;
+	svc->mode = TD_MODE_NAT;
+	if (!td_map_get(c, n, path, keys, K_N, v))
+		return;
+
+	td_path_fmt(sub, sizeof(sub), "%s.name", path);
+	if (!v[K_NAME]) {
+		td_cerr(c, n, "%s: missing required key 'name'", path);
+	} else if (td_get_str(c, v[K_NAME], sub, &s)) {
+		if (strlen(s) >= TD_NAME_LEN) {
+			td_cerr(c, v[K_NAME], "%s: name '%s' is too long (max %d characters)", sub, s,
+				TD_NAME_LEN - 1);
+		} else if (!td_name_valid(s)) {
+			td_cerr(c, v[K_NAME],
+				"%s: invalid character in name '%s' (allowed: A-Z a-z 0-9 _ . -)",
+				sub, s);
+		} else {
+			snprintf(svc->name, sizeof(svc->name), "%s", s);
+			name_ok = true;
+			for (size_t i = 0; i < cfg->n_services; i++) {
+				if (!strcmp(cfg->services[i].name, s)) {
+					td_cerr(c, v[K_NAME],
+						"%s: duplicate service name '%s' (first at line %d)",
+						sub, s, cfg->services[i].line);
+					name_ok = false;
+					break;
+				}
+			}
+		}
+	}
+	ok &= name_ok;
+
+	td_path_fmt(sub, sizeof(sub), "%s.vip", path);
+	if (!v[K_VIP]) {
+		td_cerr(c, n, "%s: missing required key 'vip'", path);
+	} else if (td_get_str(c, v[K_VIP], sub, &s)) {
+		if (td_addr_parse(s, &svc->vip, &svc->family))
+			td_cerr(c, v[K_VIP], "%s: invalid IP address '%s'", sub, s);
+		else
+			vip_ok = true;
+	}
+	ok &= vip_ok;
+
+	td_path_fmt(sub, sizeof(sub), "%s.port", path);
+	if (!v[K_PORT]) {
+		td_cerr(c, n, "%s: missing required key 'port'", path);
+	} else if (td_get_int(c, v[K_PORT], sub, 1, 65535, &x)) {
+		svc->port = (__u16)x;
+		port_ok = true;
+	}
+	ok &= port_ok;
+
+	if (v[K_PROTO]) {
+		td_path_fmt(sub, sizeof(sub), "%s.proto", path);
+		if (td_get_str(c, v[K_PROTO], sub, &s)) {
+			int p = td_proto_parse(s);
+
+			if (p < 0) {
+				td_cerr(c, v[K_PROTO], "%s: invalid proto '%s' (expected tcp or udp)",
+					sub, s);
+				ok = false;
+			} else {
+				svc->proto = (__u8)p;
+			}
+		} else {
+			ok = false;
+		}
+	}
+	if (v[K_MODE]) {
+		td_path_fmt(sub, sizeof(sub), "%s.mode", path);
+		if (td_get_str(c, v[K_MODE], sub, &s)) {
+			int m = td_mode_parse(s);
+
+			if (m < 0) {
+				td_cerr(c, v[K_MODE], "%s: invalid mode '%s' (expected nat or dsr)",
+					sub, s);
+				ok = false;
+			} else {
+				svc->mode = (__u8)m;
+			}
+		} else {
+			ok = false;
+		}
+	}
+
+	/* (vip, port, proto) must be unique; only meaningful when all three are valid */
+	if (ok) {
+		for (size_t i = 0; i < cfg->n_services; i++) {
+			const struct td_service_cfg *o = &cfg->services[i];
+
+			if (o->family == svc->family && o->port == svc->port &&
+			    o->proto == svc->proto && td_addr_equal(&o->vip, &svc->vip)) {
+				td_cerr(c, n,
+					"%s: duplicate endpoint %s/%s: already used by service '%s' (line %d)",
+					path,
+					td_endpoint_format(&svc->vip, svc->family, svc->port, ep,
+							   sizeof(ep)),
+					td_proto_name(svc->proto), o->name, o->line);
+				ok = false;
+				break;
+			}
+		}
+	}
+
+	td_path_fmt(sub, sizeof(sub), "%s.backends", path);
+	if (v[K_BACKENDS] && td_seq_check(c, v[K_BACKENDS], sub, &nbe) && nbe) {
+		svc->backends = calloc(nbe, sizeof(*svc->backends));
+		if (!svc->backends) {
+			td_cerr(c, v[K_BACKENDS], "%s: out of memory", sub);
+			nbe = 0;
+			ok = false;
+		}
+		for (size_t i = 0; i < nbe; i++) {
+			yaml_node_t *item = td_seq_item(c, v[K_BACKENDS], i);
+			size_t before = svc->n_backends;
+			char bpath[TD_PATH_LEN];
+
+			if (c->too_many_backends)
+				break;
+			if (++c->total_backends > TD_MAX_BACKENDS) {
+				td_cerr(c, item, "%s[%zu]: too many backends (more than %d in total)",
+					sub, i, TD_MAX_BACKENDS);
+				c->too_many_backends = true;
+				break;
+			}
+			td_path_fmt(bpath, sizeof(bpath), "%s[%zu]", sub, i);
+			td_parse_backend(c, item, bpath, svc, vip_ok, port_ok);
+			if (svc->n_backends == before)
+				ok = false;
+		}
+		td_check_dup_backends(c, svc, path);
+	}
+	/* keep a failed entry out of later duplicate checks; the whole load fails anyway */
+	if (ok) {
+		cfg->n_services++;
+	} else {
+		free(svc->backends);
+		memset(svc, 0, sizeof(*svc));
+	}
+}
+
+static void td_parse_l4(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config *cfg)
+{
+	static const char *const keys[] = { "maglev_size", "conntrack_size", "services" };
+	yaml_node_t *v[3];
+	long long x;
+	size_t len;
+
+	if (!td_map_get(c, n, "l4", keys, 3, v))
+		return;
+	if (v[0] && td_get_int(c, v[0], "l4.maglev_size", TD_MAGLEV_MIN, TD_MAGLEV_MAX, &x)) {
+		if (!td_is_prime((__u32)x))
+			td_cerr(c, v[0], "l4.maglev_size: %lld is not a prime number", x);
+		else
+			cfg->maglev_size = (__u32)x;
+	}
+	if (v[1] && td_get_int(c, v[1], "l4.conntrack_size", TD_CT_MIN, TD_CT_MAX, &x))
+		cfg->conntrack_size = (__u32)x;
+	if (v[2] && td_seq_check(c, v[2], "l4.services", &len) && len) {
+		size_t n_alloc = len > TD_MAX_SERVICES ? TD_MAX_SERVICES : len;
+
+		cfg->services = calloc(n_alloc, sizeof(*cfg->services));
+		if (!cfg->services) {
+			td_cerr(c, v[2], "l4.services: out of memory");
+			return;
+		}
+		for (size_t i = 0; i < len; i++) {
+			char path[TD_PATH_LEN];
+
+			if (i >= TD_MAX_SERVICES) {
+				td_cerr(c, td_seq_item(c, v[2], i),
+					"l4.services[%zu]: too many services (max %d)", i,
+					TD_MAX_SERVICES);
+				break;
+			}
+			td_path_fmt(path, sizeof(path), "l4.services[%zu]", i);
+			td_parse_service(c, td_seq_item(c, v[2], i), path, cfg);
+		}
+	}
+}
+
+static void td_parse_root(struct td_cfg_ctx *c, yaml_node_t *root, struct td_config *cfg)
+{
+	static const char *const keys[] = { "node", "l4" };
+	yaml_node_t *v[2];
+
+	if (!td_map_get(c, root, "top level", keys, 2, v))
+		return;
+	if (v[0])
+		td_parse_node(c, v[0], cfg);
+	if (v[1])
+		td_parse_l4(c, v[1], cfg);
+}
+
+struct td_err_ent {
+	long line;
+	size_t idx;
+	char *msg;
+};
+
+static int td_err_ent_cmp(const void *a, const void *b)
+{
+	const struct td_err_ent *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+/* Order messages [from, e->n) by line (stable), so output follows the file. */
+static void td_errors_sort(struct td_errors *e, size_t from, const char *file)
+{
+	size_t n, flen = strlen(file);
+	struct td_err_ent *v;
+
+	if (!e || e->n <= from + 1)
+		return;
+	n = e->n - from;
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return;   /* unsorted is still correct */
+	for (size_t i = 0; i < n; i++) {
+		char *m = e->msgs[from + i];
+
+		v[i].idx = i;
+		v[i].msg = m;
+		v[i].line = 0;
+		if (!strncmp(m, file, flen) && m[flen] == ':')
+			v[i].line = strtol(m + flen + 1, NULL, 10);
+	}
+	qsort(v, n, sizeof(*v), td_err_ent_cmp);
+	for (size_t i = 0; i < n; i++)
+		e->msgs[from + i] = v[i].msg;
+	free(v);
+}
+
+/* ---- entry points ------------------------------------------------------------------------- */
+
+void td_config_free(struct td_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_services; i++)
+		free(cfg->services[i].backends);
+	free(cfg->services);
+	free(cfg->ifaces);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* Line (1-based) of byte offset off in buf, for reader errors that carry only an offset. */
+static int td_offset_line(const char *buf, size_t len, size_t off)
+{
+	int line = 1;
+
+	for (size_t i = 0; i < off && i < len; i++)
+		if (buf[i] == '\n')
+			line++;
+	return line;
+}
+
+static void td_yaml_error(struct td_cfg_ctx *c, yaml_parser_t *p, const char *buf, size_t len)
+{
+	int line;
+
+	c->nerr++;
+	if (p->error == YAML_READER_ERROR)
+		line = td_offset_line(buf, len, p->problem_offset);
+	else if (p->error == YAML_MEMORY_ERROR)
+		line = 0;
+	else
+		line = (int)p->problem_mark.line + 1;
+	if (p->context)
+		td_errors_add(c->errs, c->file, line, "YAML syntax error: %s %s",
+			      p->problem ? p->problem : "invalid YAML", p->context);
+	else
+		td_errors_add(c->errs, c->file, line, "YAML syntax error: %s",
+			      p->problem ? p->problem : "invalid YAML");
+}
+
+int td_config_load_buf(const char *name, const char *buf, size_t len, struct td_config *cfg,
+		       struct td_errors *errs)
+{
+	struct td_config tmp;
+	struct td_cfg_ctx c = { .file = name ? name : "<config>", .errs = errs };
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	bool parser_ok = false, doc_ok = false;
+	yaml_node_t *root;
+	size_t errs_from = errs ? errs->n : 0;
+	int err = 0;
+
+	if (!cfg || (!buf && len))
+		return -EINVAL;
+	memset(cfg, 0, sizeof(*cfg));
+	memset(&tmp, 0, sizeof(tmp));
+	snprintf(tmp.bpffs, sizeof(tmp.bpffs), "%s", TD_BPFFS_DEFAULT);
+	tmp.maglev_size = TD_MAGLEV_DEFAULT;
+	tmp.conntrack_size = TD_CT_DEFAULT;
+
+	if (!yaml_parser_initialize(&parser)) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	parser_ok = true;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)(buf ? buf : ""), len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		td_yaml_error(&c, &parser, buf, len);
+		err = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
+		goto cleanup;
+	}
+	doc_ok = true;
+	c.doc = &doc;
+
+	root = yaml_document_get_root_node(&doc);
+	if (root) {
+		/* a second document is almost certainly a mistake (a stray "---") */
+		if (!yaml_parser_load(&parser, &extra)) {
+			td_yaml_error(&c, &parser, buf, len);
+		} else {
+			yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+
+			if (r2)
+				td_cerr(&c, r2, "only one YAML document is allowed");
+			yaml_document_delete(&extra);
+		}
+		td_parse_root(&c, root, &tmp);
+	}
+	if (c.nerr)
+		err = -EINVAL;
+	td_errors_sort(errs, errs_from, c.file);
+
+cleanup:
+	if (doc_ok)
+		yaml_document_delete(&doc);
+	if (parser_ok)
+		yaml_parser_delete(&parser);
+	if (err) {
+		td_config_free(&tmp);
+		return err;
+	}
+	*cfg = tmp;
+	return 0;
+}
+
+int td_config_load(const char *path, struct td_config *cfg, struct td_errors *errs)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	FILE *f = NULL;
+	int err = 0;
+
+	if (!path || !cfg)
+		return -EINVAL;
+	memset(cfg, 0, sizeof(*cfg));
+	if (strlen(path) >= sizeof(cfg->path)) {
+		td_errors_add(errs, path, 0, "path is too long");
+		err = -ENAMETOOLONG;
+		goto cleanup;
+	}
+	f = fopen(path, "re");
+	if (!f) {
+		err = -errno;
+		td_errors_add(errs, path, 0, "cannot open: %s", strerror(-err));
+		goto cleanup;
+	}
+	for (;;) {
+		size_t got;
+
+		if (len == cap) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 16384;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				err = -ENOMEM;
+				td_errors_add(errs, path, 0, "out of memory");
+				goto cleanup;
+			}
+			buf = nb;
+		}
+		got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (got == 0) {
+			if (ferror(f)) {
+				err = -EIO;
+				td_errors_add(errs, path, 0, "read error");
+				goto cleanup;
+			}
+			break;
+		}
+	}
+	err = td_config_load_buf(path, buf, len, cfg, errs);
+	if (!err)
+		snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+
+cleanup:
+	if (f)
+		fclose(f);
+	free(buf);
+	return err;
+}
