@@ -44,7 +44,7 @@ static void td_usage(FILE *f)
 int main(int argc, char **argv)
 {
 	int (*const suites[])(void) = {
-		td_suite_addr, td_suite_names, td_suite_log, td_suite_maglev, td_suite_config,
+		td_suite_addr, td_suite_names, td_suite_log, td_suite_maglev, td_suite_config, td_suite_state,
 	};
 	unsigned int failed;
 

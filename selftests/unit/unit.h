@@ -14,6 +14,7 @@ int td_suite_names(void);
 int td_suite_log(void);
 int td_suite_maglev(void);
 int td_suite_config(void);
+int td_suite_state(void);
 
 /* n backends keyed "10.<i/256>.<i%256>.1:80" (key storage owned by the caller), ids 0..n-1 */
 struct td_mg_set {
