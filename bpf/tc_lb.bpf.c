@@ -23,7 +23,7 @@ int td_tc_lb(struct __sk_buff *skb)
 	if (!(td_port_flags(p.k.sport) & TD_PORT_F_BACKEND))
 		return TC_ACT_OK;
 	rn = bpf_map_lookup_elem(&td_rnat, &p.k);
-	if (!rn)
+	if (!rn || !td_rnat_check(rn, &p))
 		return TC_ACT_OK;
 	td_copy_addr(&vip, &rn->vip);
 	vport = rn->vport;

@@ -77,9 +77,11 @@ TD_INLINE int td_forward(struct xdp_md *ctx, struct td_pkt *p, const struct td_s
 	td_copy_mac(l2.our_mac, eth->h_dest);
 	l2.ifindex = ctx->ingress_ifindex;
 
-	be = td_lb_select(svc, &p->k, &l2, &be_id, &new_flow);
+	be = td_lb_select(svc, p, &l2, &be_id, &new_flow);
 	if (!be)
 		return td_verdict(TD_DROP_NO_BACKEND);
+	if (p->tcp_flags & (TD_TCP_FIN | TD_TCP_RST))
+		td_close_fwd(svc, p, be);
 	td_traffic(&td_svc_stats, svc->id, data_end - data, new_flow);
 	td_traffic(&td_be_stats, be_id, data_end - data, new_flow);
 
@@ -180,7 +182,7 @@ int td_xdp_lb(struct xdp_md *ctx)
 	}
 	if (td_port_flags(p.k.sport) & TD_PORT_F_BACKEND) {
 		rn = bpf_map_lookup_elem(&td_rnat, &p.k);
-		if (rn)
+		if (rn && td_rnat_check(rn, &p))
 			return td_reverse(ctx, &p, rn);
 	}
 	return td_verdict(TD_PASS_NOT_VIP);

@@ -12,6 +12,9 @@
 
 #define TD_INLINE static __always_inline
 
+/* Load-time knobs (rodata, set by the loader before load). */
+const volatile __u64 td_close_grace_ns = TD_CLOSE_GRACE_NS;
+
 #ifndef AF_INET
 #define AF_INET 2
 #endif

@@ -68,6 +68,89 @@ TD_INLINE struct td_backend *td_maglev_pick(const struct td_svc *svc,
 	return be;
 }
 
+/*
+ * A closed flow's entry is stale once its grace has passed, or at once for a new SYN (the
+ * client reuses the port for a new connection). Only called when closed_ns is set.
+ */
+TD_INLINE int td_entry_stale(__u64 closed_ns, __u8 tcp_flags)
+{
+	if ((tcp_flags & (TD_TCP_SYN | TD_TCP_ACK)) == TD_TCP_SYN ||
+	    bpf_ktime_get_ns() - closed_ns > td_close_grace_ns) {
+		td_count(TD_CNT_STALE);
+		return 1;
+	}
+	return 0;
+}
+
+TD_INLINE void td_mark_closed(__u64 *closed_ns)
+{
+	if (!*closed_ns) {
+		*closed_ns = bpf_ktime_get_ns();
+		td_count(TD_CNT_CLOSED);
+	}
+}
+
+/* The td_rnat key of a NAT flow: backend -> client. */
+TD_INLINE void td_rnat_key(struct td_flow_key *rk, const struct td_flow_key *k,
+			   const struct td_backend *be)
+{
+	td_copy_addr(&rk->src, &be->addr);
+	td_copy_addr(&rk->dst, &k->src);
+	rk->sport = be->port;
+	rk->dport = k->sport;
+	rk->proto = k->proto;
+	rk->family = k->family;
+	rk->pad = 0;
+}
+
+/* A FIN or RST from the client: mark both entries of the flow closed. */
+TD_INLINE void td_close_fwd(const struct td_svc *svc, const struct td_pkt *p,
+			    const struct td_backend *be)
+{
+	struct td_flow_key rk;
+	struct td_rnat *rn;
+	struct td_ct *ct;
+
+	ct = bpf_map_lookup_elem(&td_ct, &p->k);
+	if (ct)
+		td_mark_closed(&ct->closed_ns);
+	if (svc->mode != TD_MODE_NAT)
+		return;
+	td_rnat_key(&rk, &p->k, be);
+	rn = bpf_map_lookup_elem(&td_rnat, &rk);
+	if (rn)
+		td_mark_closed(&rn->closed_ns);
+}
+
+/*
+ * A backend reply matched rn: 0 when the entry is stale (it is deleted and the packet is not
+ * ours), 1 when it is to be translated. A FIN or RST marks both entries closed.
+ */
+TD_INLINE int td_rnat_check(struct td_rnat *rn, const struct td_pkt *p)
+{
+	struct td_flow_key ck;
+	struct td_ct *ct;
+
+	if (rn->closed_ns && td_entry_stale(rn->closed_ns, 0)) {
+		bpf_map_delete_elem(&td_rnat, &p->k);
+		return 0;
+	}
+	if (!(p->tcp_flags & (TD_TCP_FIN | TD_TCP_RST)))
+		return 1;
+	td_mark_closed(&rn->closed_ns);
+	td_copy_addr(&ck.src, &p->k.dst);
+	td_copy_addr(&ck.dst, &rn->vip);
+	ck.sport = p->k.dport;
+	ck.dport = rn->vport;
+	ck.proto = p->k.proto;
+	ck.family = p->k.family;
+	ck.pad = 0;
+	ct = bpf_map_lookup_elem(&td_ct, &ck);
+	if (ct)
+		td_mark_closed(&ct->closed_ns);
+	return 1;
+}
+
 /* Client-side next hop of a new NAT flow, captured from its first frame. */
 struct td_l2 {
 	__u8 client_mac[6];   /* source MAC of the frame */
@@ -79,13 +162,16 @@ struct td_l2 {
  * Backend for a VIP packet: the conntrack entry's when it is still valid, else a Maglev
  * choice recorded in td_ct (and td_rnat for NAT). *new_flow is set when an entry was made.
  */
-TD_INLINE struct td_backend *td_lb_select(const struct td_svc *svc, const struct td_flow_key *k,
+TD_INLINE struct td_backend *td_lb_select(const struct td_svc *svc, const struct td_pkt *p,
 					  const struct td_l2 *l2, __u32 *be_id, __u32 *new_flow)
 {
+	const struct td_flow_key *k = &p->k;
 	struct td_ct *ct = bpf_map_lookup_elem(&td_ct, k);
 	struct td_backend *be;
 	struct td_ct nct = {};
 
+	if (ct && ct->closed_ns && td_entry_stale(ct->closed_ns, p->tcp_flags))
+		ct = NULL;
 	if (ct) {
 		be = td_ct_backend(ct, svc->id);
 		if (be) {
@@ -99,16 +185,11 @@ TD_INLINE struct td_backend *td_lb_select(const struct td_svc *svc, const struct
 		return NULL;
 	nct.backend_id = *be_id;
 	nct.svc_id = svc->id;
-	nct.last_seen_ns = bpf_ktime_get_ns();
+	nct.created_ns = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&td_ct, k, &nct, BPF_ANY))
 		td_count(TD_DROP_MAP);
 	if (svc->mode == TD_MODE_NAT) {
-		struct td_flow_key rk = {
-			.sport = be->port,
-			.dport = k->sport,
-			.proto = k->proto,
-			.family = k->family,
-		};
+		struct td_flow_key rk;
 		struct td_rnat rn = {
 			.vport = k->dport,
 			.ifindex = l2->ifindex,
@@ -116,8 +197,7 @@ TD_INLINE struct td_backend *td_lb_select(const struct td_svc *svc, const struct
 			.backend_id = *be_id,
 		};
 
-		td_copy_addr(&rk.src, &be->addr);
-		td_copy_addr(&rk.dst, &k->src);
+		td_rnat_key(&rk, k, be);
 		td_copy_addr(&rn.vip, &k->dst);
 		td_copy_mac(rn.dmac, l2->client_mac);
 		td_copy_mac(rn.smac, l2->our_mac);

@@ -20,6 +20,10 @@
 #define TD_PARSE_OK      (-1)
 #define TD_L4_OFF_MAX    0x1ff   /* Ethernet + IPv6 + up to 4 small extension headers */
 #define TD_IPV6_EXT_MAX  4
+#define TD_TCP_FIN       0x01
+#define TD_TCP_SYN       0x02
+#define TD_TCP_RST       0x04
+#define TD_TCP_ACK       0x10
 #ifndef IP_MF
 #define IP_MF            0x2000
 #define IP_OFFSET        0x1fff
@@ -31,7 +35,8 @@ struct td_pkt {
 	__u16 l3_len;           /* IPv4 tot_len / IPv6 40 + payload_len */
 	__u8  frag;             /* IPv4 MF/offset or IPv6 fragment header */
 	__u8  l4_trunc;         /* L4 header shorter than needed */
-	__u8  pad[2];
+	__u8  tcp_flags;        /* byte 13 of the TCP header (TD_TCP_*), 0 otherwise */
+	__u8  pad;
 };
 
 TD_INLINE int td_parse_l4(void *data, void *data_end, struct td_pkt *p)
@@ -48,6 +53,7 @@ TD_INLINE int td_parse_l4(void *data, void *data_end, struct td_pkt *p)
 		}
 		p->k.sport = th->source;
 		p->k.dport = th->dest;
+		p->tcp_flags = ((__u8 *)th)[13];
 		return TD_PARSE_OK;
 	}
 	case IPPROTO_UDP: {

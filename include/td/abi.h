@@ -50,6 +50,7 @@
 #define TD_NAME_LEN          32            /* service names incl. NUL                     */
 #define TD_IFNAME_LEN        16
 #define TD_BACKEND_NONE      0xffffffffu   /* ring slot with no backend (all weights 0)   */
+#define TD_CLOSE_GRACE_NS    2000000000ull /* closed TCP flows keep their entries this long */
 
 /* ---- enums -------------------------------------------------------------------------------- */
 enum td_family { TD_AF_INET = 4, TD_AF_INET6 = 6 };
@@ -88,6 +89,8 @@ enum td_counter {
 	TD_CNT_NEW_FLOW,             /* conntrack entries created                             */
 	TD_CNT_REHASH,               /* flow whose backend was removed got a new backend      */
 	TD_CNT_FIB_LOOKUP,           /* next hop came from bpf_fib_lookup (not the cache)     */
+	TD_CNT_CLOSED,               /* TCP flow marked closed (first FIN/RST)                */
+	TD_CNT_STALE,                /* closed entry past its grace ignored (and replaced)     */
 	TD_PASS_NOT_IP,              /* not IPv4/IPv6                                         */
 	TD_PASS_NOT_VIP,             /* IP but not for a VIP and not a reply                  */
 	TD_PASS_MALFORMED,           /* truncated/invalid headers, not known to be VIP traffic */
@@ -180,13 +183,19 @@ struct td_flow_key {
 };
 TD_STATIC_ASSERT(sizeof(struct td_flow_key) == 40, "td_flow_key size");
 
-/* td_ct value: client->VIP flow to its backend. */
+/*
+ * td_ct value: client->VIP flow to its backend. TCP flows are marked closed at the first FIN or
+ * RST seen in either direction; a closed entry still serves the closing handshake for
+ * close_grace (load-time knob, default 2 s), after which it is ignored and replaced, and a SYN
+ * on a closed entry starts a new flow at once.
+ */
 struct td_ct {
 	__u32 backend_id;
 	__u32 svc_id;
-	__u64 last_seen_ns;   /* bpf_ktime_get_ns() of creation or re-hash (not per packet) */
+	__u64 created_ns;     /* bpf_ktime_get_ns() of creation or re-hash (not per packet) */
+	__u64 closed_ns;      /* 0 while open */
 };
-TD_STATIC_ASSERT(sizeof(struct td_ct) == 16, "td_ct size");
+TD_STATIC_ASSERT(sizeof(struct td_ct) == 24, "td_ct size");
 
 /* td_rnat value: how to turn a backend reply into a VIP reply and send it to the client. */
 struct td_rnat {
@@ -198,8 +207,10 @@ struct td_rnat {
 	__u32 ifindex;        /* interface the client's first packet came in on */
 	__u32 svc_id;
 	__u32 backend_id;
+	__u32 pad2;
+	__u64 closed_ns;      /* as td_ct.closed_ns: a closed entry past the grace is ignored */
 };
-TD_STATIC_ASSERT(sizeof(struct td_rnat) == 44, "td_rnat size");
+TD_STATIC_ASSERT(sizeof(struct td_rnat) == 56, "td_rnat size");
 
 /* td_svc_stats / td_be_stats value (per CPU) */
 struct td_traffic_stats {

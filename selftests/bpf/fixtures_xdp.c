@@ -115,6 +115,29 @@ static int pre_n4t_a_redir(struct td_env *env)
 	return td_env_set_backend_ifindex(env, BE_A(SVC_N4T), env->ifindex_redir);
 }
 
+/* a td_rnat entry of the n4t flow that was closed long ago (closed_ns = 1: far past the grace) */
+static int pre_rnat_n4t_closed_long_ago(struct td_env *env)
+{
+	struct td_flow_key k = { 0 };
+	struct td_rnat v = { 0 };
+
+	k.src = *BE4A;
+	k.dst = *CLIENT4;
+	k.sport = htons(BE_TCP);
+	k.dport = htons(CPORT);
+	k.proto = IPPROTO_TCP;
+	k.family = TD_AF_INET;
+	v.vip = *VIP4N;
+	v.vport = htons(TCP_PORT);
+	memcpy(v.dmac, MAC_CLIENT, 6);
+	memcpy(v.smac, MAC_LB, 6);
+	v.ifindex = env->ifindex_lo;
+	v.svc_id = SVC_N4T;
+	v.backend_id = BE_A(SVC_N4T);
+	v.closed_ns = 1;
+	return td_env_add_rnat(env, &k, &v);
+}
+
 /* ---- post checks ------------------------------------------------------------------------- */
 
 static void fx_key(struct td_flow_key *k, __u8 fam, union td_addr src, union td_addr dst,
@@ -464,6 +487,38 @@ const struct td_fixture td_fixtures_xdp[] = {
 		XDP_STEP(.in = B2C(V4, BE4A, CLIENT4, TCP, BE_TCP),
 			 .out = RNAT_OUT(V4, VIP4N, CLIENT4, TCP, TCP_PORT),
 			 .verdict = XDP_REDIRECT, .deltas = { D(TD_CNT_RNAT, 1) }) } },
+	/* ---- TCP close tracking: FIN/RST mark both entries, stale entries stop translating ---- */
+	{ .name = "tcp_fin_from_client_closes_flow_reply_still_translated", .steps = {
+		XDP_STEP(.in = C2V(V4, CLIENT4, VIP4N, TCP, TCP_PORT),
+			 .out = NAT_OUT(V4, CLIENT4, BE4A, TCP, BE_TCP),
+			 .verdict = XDP_TX, .deltas = FWD_NEW),
+		XDP_STEP(.in = C2V(V4, CLIENT4, VIP4N, TCP, TCP_PORT, .tcp_flags = TD_PKT_TH_FIN | TD_PKT_TH_ACK),
+			 .out = NAT_OUT(V4, CLIENT4, BE4A, TCP, BE_TCP, .tcp_flags = TD_PKT_TH_FIN | TD_PKT_TH_ACK),
+			 .verdict = XDP_TX, .deltas = { D(TD_CNT_FWD, 1), D(TD_CNT_CLOSED, 2) }),
+		XDP_STEP(.in = B2C(V4, BE4A, CLIENT4, TCP, BE_TCP, .tcp_flags = TD_PKT_TH_FIN | TD_PKT_TH_ACK),
+			 .out = RNAT_OUT(V4, VIP4N, CLIENT4, TCP, TCP_PORT, .tcp_flags = TD_PKT_TH_FIN | TD_PKT_TH_ACK),
+			 .verdict = XDP_TX, .deltas = { D(TD_CNT_RNAT, 1) }),
+		XDP_STEP(.in = C2V(V4, CLIENT4, VIP4N, TCP, TCP_PORT, .tcp_flags = TD_PKT_TH_ACK),
+			 .out = NAT_OUT(V4, CLIENT4, BE4A, TCP, BE_TCP, .tcp_flags = TD_PKT_TH_ACK),
+			 .verdict = XDP_TX, .deltas = FWD_OLD),
+		XDP_STEP(.in = C2V(V4, CLIENT4, VIP4N, TCP, TCP_PORT, .tcp_flags = TD_PKT_TH_SYN),
+			 .out = NAT_OUT(V4, CLIENT4, BE4A, TCP, BE_TCP, .tcp_flags = TD_PKT_TH_SYN),
+			 .verdict = XDP_TX,
+			 .deltas = { D(TD_CNT_FWD, 1), D(TD_CNT_NEW_FLOW, 1), D(TD_CNT_STALE, 1) }) } },
+	{ .name = "tcp_rst_from_backend_closes_flow", .steps = {
+		XDP_STEP(.in = C2V(V6, CLIENT6, VIP6N, TCP, TCP_PORT),
+			 .out = NAT_OUT(V6, CLIENT6, BE6A, TCP, BE_TCP),
+			 .verdict = XDP_TX, .deltas = FWD_NEW),
+		XDP_STEP(.in = B2C(V6, BE6A, CLIENT6, TCP, BE_TCP, .tcp_flags = TD_PKT_TH_RST | TD_PKT_TH_ACK),
+			 .out = RNAT_OUT(V6, VIP6N, CLIENT6, TCP, TCP_PORT, .tcp_flags = TD_PKT_TH_RST | TD_PKT_TH_ACK),
+			 .verdict = XDP_TX, .deltas = { D(TD_CNT_RNAT, 1), D(TD_CNT_CLOSED, 2) }) } },
+	{ .name = "rnat_closed_past_grace_is_stale_and_not_translated", .steps = {
+		XDP_STEP(.pre = pre_rnat_n4t_closed_long_ago,
+			 .in = B2C(V4, BE4A, CLIENT4, TCP, BE_TCP),
+			 .verdict = XDP_PASS,
+			 .deltas = { D(TD_CNT_STALE, 1), D(TD_PASS_NOT_VIP, 1) }),
+		XDP_STEP(.in = B2C(V4, BE4A, CLIENT4, TCP, BE_TCP),
+			 .verdict = XDP_PASS, .deltas = { D(TD_PASS_NOT_VIP, 1) }) } },
 	{ .name = "dsr_reply_not_translated", .steps = {
 		XDP_STEP(.in = C2V(V4, CLIENT4, VIP4D, TCP, TCP_PORT),
 			 .out = DSR_OUT(V4, CLIENT4, VIP4D, TCP, TCP_PORT),
