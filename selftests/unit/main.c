@@ -6,6 +6,8 @@
 
 #include "unit.h"
 
+int td_suite_health(void);   /* test_health.c */
+
 #define TD_BENCH_M    65537u
 #define TD_BENCH_REPS 20
 
@@ -45,6 +47,7 @@ int main(int argc, char **argv)
 {
 	int (*const suites[])(void) = {
 		td_suite_addr, td_suite_names, td_suite_log, td_suite_maglev, td_suite_config, td_suite_state,
+		td_suite_health,
 	};
 	unsigned int failed;
 

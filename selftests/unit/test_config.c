@@ -277,6 +277,53 @@ static const struct bad_case bad_cases[] = {
 	{ "two documents", "node:\n---\nl4:\n", "bad.yaml:3:", "only one YAML document is allowed", 1 },
 	{ "empty name", "l4:\n  services:\n    - { name: '', vip: 10.0.0.1, port: 80 }\n",
 	  "bad.yaml:3:", "l4.services[0].name: value must not be empty", 1 },
+	/* health: SVC ends at line 5, "health:" is line 6 */
+	{ "health unknown key", SVC "      health: { type: tcp, intervall: 1s }\n", "bad.yaml:6:",
+	  "l4.services[0].health: unknown key 'intervall'", 1 },
+	{ "health missing type", SVC "      health: { interval: 1s }\n", "bad.yaml:6:",
+	  "l4.services[0].health: missing required key 'type'", 1 },
+	{ "health empty value", SVC "      health:\n", "bad.yaml:6:",
+	  "l4.services[0].health: missing required key 'type'", 1 },
+	{ "health as a list", SVC "      health: [ tcp ]\n", "bad.yaml:6:",
+	  "l4.services[0].health: expected a mapping, got a list", 1 },
+	{ "health bad type", SVC "      health: { type: udp }\n", "bad.yaml:6:",
+	  "l4.services[0].health.type: invalid health check type 'udp' (expected tcp or http)", 1 },
+	{ "health path with tcp", SVC "      health: { type: tcp, path: /healthz }\n", "bad.yaml:6:",
+	  "l4.services[0].health.path: only valid with type http", 1 },
+	{ "health relative path", SVC "      health:\n        type: http\n        path: healthz\n",
+	  "bad.yaml:8:", "l4.services[0].health.path: must start with '/', got 'healthz'", 1 },
+	{ "health path with a space", SVC "      health: { type: http, path: '/a b' }\n",
+	  "bad.yaml:6:", "health.path: invalid character in '/a b' (no spaces or control characters)",
+	  1 },
+	{ "health interval too short", SVC "      health:\n        type: tcp\n        interval: 50ms\n",
+	  "bad.yaml:8:", "l4.services[0].health.interval: 50ms is out of range 100ms..1h", 1 },
+	{ "health interval too long", SVC "      health: { type: tcp, interval: 61m }\n",
+	  "bad.yaml:6:", "health.interval: 61m is out of range 100ms..1h", 1 },
+	{ "health interval without unit", SVC "      health: { type: tcp, interval: 1 }\n",
+	  "bad.yaml:6:", "health.interval: invalid duration '1' (expected a whole number of "
+	  "milliseconds written as 500ms, 1s, 2.5s, 1m or 1h)", 1 },
+	{ "health interval fraction of ms", SVC "      health: { type: tcp, interval: 100.5ms }\n",
+	  "bad.yaml:6:", "invalid duration '100.5ms'", 1 },
+	{ "health interval negative", SVC "      health: { type: tcp, interval: -1s }\n",
+	  "bad.yaml:6:", "invalid duration '-1s'", 1 },
+	{ "health interval with space", SVC "      health: { type: tcp, interval: 1 s }\n",
+	  "bad.yaml:6:", "invalid duration '1 s'", 1 },
+	{ "health interval as a map", SVC "      health: { type: tcp, interval: { s: 1 } }\n",
+	  "bad.yaml:6:", "health.interval: expected a duration, got a mapping", 1 },
+	{ "health timeout too short", SVC "      health: { type: tcp, timeout: 5ms }\n",
+	  "bad.yaml:6:", "health.timeout: 5ms is out of range 10ms..1h", 1 },
+	{ "health timeout over interval", SVC "      health: { type: tcp, interval: 1s, timeout: 1.5s }\n",
+	  "bad.yaml:6:", "health.timeout: 1.5s must not exceed the interval (1s)", 1 },
+	{ "health timeout over default interval", SVC "      health: { type: tcp, timeout: 2s }\n",
+	  "bad.yaml:6:", "health.timeout: 2s must not exceed the interval (1s)", 1 },
+	{ "health rise 0", SVC "      health: { type: tcp, rise: 0 }\n", "bad.yaml:6:",
+	  "l4.services[0].health.rise: 0 is out of range 1..100", 1 },
+	{ "health fall 101", SVC "      health: { type: tcp, fall: 101 }\n", "bad.yaml:6:",
+	  "l4.services[0].health.fall: 101 is out of range 1..100", 1 },
+	{ "health port 0", SVC "      health: { type: tcp, port: 0 }\n", "bad.yaml:6:",
+	  "l4.services[0].health.port: 0 is out of range 1..65535", 1 },
+	{ "health duplicate key", SVC "      health:\n        type: tcp\n        type: http\n",
+	  "bad.yaml:8:", "l4.services[0].health: duplicate key 'type'", 1 },
 };
 
 static void test_bad_table(void)
@@ -471,6 +518,144 @@ static void test_load_file(void)
 	td_errors_free(&errs);
 }
 
+static const char health_example[] =
+	"l4:\n"                                                      /* 1 */
+	"  services:\n"                                              /* 2 */
+	"    - name: web\n"                                          /* 3 */
+	"      vip: 10.200.0.100\n"                                  /* 4 */
+	"      port: 80\n"                                           /* 5 */
+	"      backends: [ { address: 10.0.1.11, port: 8080 } ]\n"   /* 6 */
+	"      health:\n"                                            /* 7 */
+	"        type: http\n"                                       /* 8 */
+	"        path: /healthz?full=1\n"                            /* 9 */
+	"        interval: 2.5s\n"                                   /* 10 */
+	"        timeout: 750ms\n"                                   /* 11 */
+	"        rise: 1\n"                                          /* 12 */
+	"        fall: 100\n"                                        /* 13 */
+	"        port: 8081\n"                                       /* 14 */
+	"    - { name: tcp, vip: 10.200.0.101, port: 80, health: { type: tcp } }\n"       /* 15 */
+	"    - { name: http, vip: 'fd00::1', port: 80, health: { type: http, interval: 200ms } }\n"
+	"    - { name: none, vip: 10.200.0.102, port: 80 }\n"       /* 17 */
+	"    - { name: max, vip: 10.200.0.103, port: 80, health: { type: tcp, interval: 1h, timeout: 1m } }\n"
+	"    - { name: min, vip: 10.200.0.104, port: 80, health: { type: tcp, interval: 100ms, timeout: 10ms } }\n";
+
+static void test_health_cfg(void)
+{
+	struct td_errors errs = { 0 };
+	struct td_config cfg;
+	const struct td_health_cfg *h;
+	int err;
+
+	err = td_config_load_buf("h.yaml", health_example, strlen(health_example), &cfg, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		printf("\n    unexpected: %s", errs.msgs[i]);
+	CU_ASSERT_EQUAL_FATAL(err, 0);
+	CU_ASSERT_EQUAL_FATAL(cfg.n_services, 6);
+
+	h = &cfg.services[0].health;
+	CU_ASSERT_EQUAL(h->type, TD_HC_HTTP);
+	CU_ASSERT_STRING_EQUAL(h->path, "/healthz?full=1");
+	CU_ASSERT_EQUAL(h->interval_ms, 2500);
+	CU_ASSERT_EQUAL(h->timeout_ms, 750);
+	CU_ASSERT_EQUAL(h->rise, 1);
+	CU_ASSERT_EQUAL(h->fall, 100);
+	CU_ASSERT_EQUAL(h->port, 8081);
+	CU_ASSERT_EQUAL(h->line, 8);       /* the mapping starts at its first key */
+	CU_ASSERT_EQUAL(cfg.services[0].n_backends, 1);
+
+	/* defaults */
+	h = &cfg.services[1].health;
+	CU_ASSERT_EQUAL(h->type, TD_HC_TCP);
+	CU_ASSERT_STRING_EQUAL(h->path, "");
+	CU_ASSERT_EQUAL(h->interval_ms, 1000);
+	CU_ASSERT_EQUAL(h->timeout_ms, 500);
+	CU_ASSERT_EQUAL(h->rise, 2);
+	CU_ASSERT_EQUAL(h->fall, 3);
+	CU_ASSERT_EQUAL(h->port, 0);
+	CU_ASSERT_EQUAL(h->line, 15);
+	/* http without a path checks "/"; the default timeout is capped at the interval */
+	h = &cfg.services[2].health;
+	CU_ASSERT_EQUAL(h->type, TD_HC_HTTP);
+	CU_ASSERT_STRING_EQUAL(h->path, "/");
+	CU_ASSERT_EQUAL(h->interval_ms, 200);
+	CU_ASSERT_EQUAL(h->timeout_ms, 200);
+	/* no health key: no checks */
+	h = &cfg.services[3].health;
+	CU_ASSERT_EQUAL(h->type, TD_HC_NONE);
+	CU_ASSERT_EQUAL(h->line, 0);
+	CU_ASSERT_EQUAL(cfg.services[4].health.interval_ms, 3600000);
+	CU_ASSERT_EQUAL(cfg.services[4].health.timeout_ms, 60000);
+	CU_ASSERT_EQUAL(cfg.services[5].health.interval_ms, 100);
+	CU_ASSERT_EQUAL(cfg.services[5].health.timeout_ms, 10);
+	td_config_free(&cfg);
+	td_errors_free(&errs);
+}
+
+static void test_health_cfg_errors(void)
+{
+	static const char yaml[] =
+		"l4:\n"                                       /* 1 */
+		"  services:\n"                               /* 2 */
+		"    - name: web\n"                           /* 3 */
+		"      vip: 10.0.0.1\n"                       /* 4 */
+		"      port: 80\n"                            /* 5 */
+		"      health:\n"                             /* 6 */
+		"        type: http\n"                        /* 7 */
+		"        path: healthz\n"                     /* 8 */
+		"        interval: 50ms\n"                    /* 9 */
+		"        timeout: 1x\n"                       /* 10 */
+		"        rise: many\n"                        /* 11 */
+		"        color: red\n";                       /* 12 */
+	static const char *const want[] = {
+		"e.yaml:8: l4.services[0].health.path: must start with '/', got 'healthz'",
+		"e.yaml:9: l4.services[0].health.interval: 50ms is out of range 100ms..1h",
+		"e.yaml:10: l4.services[0].health.timeout: invalid duration '1x'",
+		"e.yaml:11: l4.services[0].health.rise: expected an integer, got 'many'",
+		"e.yaml:12: l4.services[0].health: unknown key 'color'",
+	};
+	struct td_errors errs = { 0 };
+	struct td_config cfg;
+	size_t nwant = sizeof(want) / sizeof(want[0]);
+
+	CU_ASSERT_EQUAL(td_config_load_buf("e.yaml", yaml, strlen(yaml), &cfg, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(errs.n, nwant);
+	for (size_t i = 0; i < errs.n && i < nwant; i++) {
+		if (strncmp(errs.msgs[i], want[i], strlen(want[i])))
+			printf("\n    got '%s'\n    want '%s'", errs.msgs[i], want[i]);
+		CU_ASSERT_EQUAL(strncmp(errs.msgs[i], want[i], strlen(want[i])), 0);
+	}
+	CU_ASSERT_EQUAL(cfg.n_services, 0);
+	td_errors_free(&errs);
+}
+
+static void test_duration(void)
+{
+	static const struct { const char *s; int rc; __u64 ms; } cases[] = {
+		{ "500ms", 0, 500 }, { "1s", 0, 1000 }, { "2.5s", 0, 2500 }, { "1m", 0, 60000 },
+		{ "1h", 0, 3600000 }, { "0.5s", 0, 500 }, { "1.25m", 0, 75000 }, { "0ms", 0, 0 },
+		{ "0.001s", 0, 1 }, { "10.000s", 0, 10000 },
+		{ "", -EINVAL, 0 }, { "1", -EINVAL, 0 }, { "s", -EINVAL, 0 }, { ".5s", -EINVAL, 0 },
+		{ "1.s", -EINVAL, 0 }, { "1.5ms", -EINVAL, 0 }, { "0.0001s", -EINVAL, 0 },
+		{ "1 s", -EINVAL, 0 }, { " 1s", -EINVAL, 0 }, { "-1s", -EINVAL, 0 },
+		{ "+1s", -EINVAL, 0 }, { "1S", -EINVAL, 0 }, { "1sec", -EINVAL, 0 },
+		{ "1d", -EINVAL, 0 }, { "1e3ms", -EINVAL, 0 }, { "0x10s", -EINVAL, 0 },
+		{ "99999999999999999999999ms", -ERANGE, 0 }, { "9999999999999999h", -ERANGE, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		__u64 ms = 12345;
+		int rc = td_duration_parse_ms(cases[i].s, &ms);
+
+		if (rc != cases[i].rc || (!rc && ms != cases[i].ms))
+			printf("\n    '%s': rc %d ms %llu (want %d %llu)", cases[i].s, rc,
+			       (unsigned long long)ms, cases[i].rc, (unsigned long long)cases[i].ms);
+		CU_ASSERT_EQUAL(rc, cases[i].rc);
+		if (!rc)
+			CU_ASSERT_EQUAL(ms, cases[i].ms);
+	}
+	CU_ASSERT_EQUAL(td_duration_parse_ms(NULL, NULL), -EINVAL);
+}
+
 int td_suite_config(void)
 {
 	CU_pSuite s = CU_add_suite("config", NULL, NULL);
@@ -482,7 +667,10 @@ int td_suite_config(void)
 	    !CU_add_test(s, "bad configs table", test_bad_table) ||
 	    !CU_add_test(s, "multiple errors together", test_multiple_errors) ||
 	    !CU_add_test(s, "service and backend limits", test_limits) ||
-	    !CU_add_test(s, "load from file", test_load_file))
+	    !CU_add_test(s, "load from file", test_load_file) ||
+	    !CU_add_test(s, "health: good", test_health_cfg) ||
+	    !CU_add_test(s, "health: errors with lines", test_health_cfg_errors) ||
+	    !CU_add_test(s, "durations", test_duration))
 		return CU_get_error();
 	return 0;
 }

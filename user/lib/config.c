@@ -17,6 +17,14 @@
 #define TD_CT_MAX       16777216u
 #define TD_MAGLEV_MIN   7u
 #define TD_PATH_LEN     96      /* "l4.services[1023].backends[16383].address" fits */
+#define TD_HC_INTERVAL_MIN   100u        /* health.interval bounds, ms */
+#define TD_HC_INTERVAL_MAX   3600000u
+#define TD_HC_INTERVAL_DEF   1000u
+#define TD_HC_TIMEOUT_MIN    10u         /* ..interval */
+#define TD_HC_TIMEOUT_DEF    500u        /* capped at interval */
+#define TD_HC_COUNT_MAX      100         /* rise, fall: 1..100 */
+#define TD_HC_RISE_DEF       2u
+#define TD_HC_FALL_DEF       3u
 
 /* ---- error list ---------------------------------------------------------------------------- */
 
@@ -267,6 +275,95 @@ static void td_path_fmt(char *out, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* ---- durations ---------------------------------------------------------------------------- */
+
+int td_duration_parse_ms(const char *s, __u64 *ms)
+{
+	static const struct { const char *name; __u64 ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	__u64 ip = 0, frac = 0, scale = 1, unit = 0;
+	const char *p = s;
+	int ndig = 0;
+
+	if (!s || !ms)
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++, ndig++) {
+		if (ip > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		ip = ip * 10 + (__u64)(*p - '0');
+	}
+	if (!ndig)
+		return -EINVAL;
+	if (*p == '.') {
+		int nfrac = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++, nfrac++) {
+			if (nfrac >= 9)
+				return -EINVAL;   /* finer than any unit allows in whole ms */
+			frac = frac * 10 + (__u64)(*p - '0');
+			scale *= 10;
+		}
+		if (!nfrac)
+			return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(p, units[i].name))
+			unit = units[i].ms;
+	if (!unit)
+		return -EINVAL;
+	if (ip > UINT64_MAX / unit / 2)
+		return -ERANGE;
+	if ((frac * unit) % scale)
+		return -EINVAL;           /* "1.5ms", "0.0001s": not a whole number of ms */
+	*ms = ip * unit + frac * unit / scale;
+	return 0;
+}
+
+/* "1s", "2.5s" (not "2500ms"), "500ms", "1h": for messages. */
+static const char *td_ms_fmt(__u64 ms, char *buf, size_t len)
+{
+	if (ms && ms % 3600000 == 0)
+		snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
+	else if (ms && ms % 60000 == 0)
+		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+	else if (ms && ms % 1000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return buf;
+}
+
+/* A duration scalar in min..max milliseconds. */
+static bool td_get_duration(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, __u64 min,
+			    __u64 max, __u64 *out)
+{
+	char a[24], b[24];
+	const char *s;
+	__u64 ms;
+	int r;
+
+	if (n->type != YAML_SCALAR_NODE) {
+		td_cerr(c, n, "%s: expected a duration, got %s", path, td_node_kind(n));
+		return false;
+	}
+	s = td_scalar(n);
+	r = td_duration_parse_ms(s, &ms);
+	if (r == -ERANGE || (!r && (ms < min || ms > max))) {
+		td_cerr(c, n, "%s: %s is out of range %s..%s", path, s, td_ms_fmt(min, a, sizeof(a)),
+			td_ms_fmt(max, b, sizeof(b)));
+		return false;
+	}
+	if (r) {
+		td_cerr(c, n,
+			"%s: invalid duration '%s' (expected a whole number of milliseconds written as 500ms, 1s, 2.5s, 1m or 1h)",
+			path, s);
+		return false;
+	}
+	*out = ms;
+	return true;
+}
+
 /* ---- sections ----------------------------------------------------------------------------- */
 
 static void td_parse_iface(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
@@ -476,11 +573,107 @@ static void td_check_dup_backends(struct td_cfg_ctx *c, struct td_service_cfg *s
 	free(v);
 }
 
+/* l4.services[].health into hc (zeroed = absent by the caller); errors are reported only. */
+static void td_parse_health(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+			    struct td_health_cfg *hc)
+{
+	enum { H_TYPE, H_PATH, H_INTERVAL, H_TIMEOUT, H_RISE, H_FALL, H_PORT, H_N };
+	static const char *const keys[H_N] = { "type", "path", "interval", "timeout", "rise",
+						"fall", "port" };
+	yaml_node_t *v[H_N];
+	char sub[TD_PATH_LEN], a[24];
+	bool interval_ok = true;
+	const char *s;
+	long long x;
+	__u64 ms;
+
+	hc->line = td_line(n);
+	hc->interval_ms = TD_HC_INTERVAL_DEF;
+	hc->rise = TD_HC_RISE_DEF;
+	hc->fall = TD_HC_FALL_DEF;
+	if (!td_map_get(c, n, path, keys, H_N, v))
+		return;
+
+	td_path_fmt(sub, sizeof(sub), "%s.type", path);
+	if (!v[H_TYPE]) {
+		td_cerr(c, n, "%s: missing required key 'type'", path);
+	} else if (td_get_str(c, v[H_TYPE], sub, &s)) {
+		if (!strcmp(s, "tcp"))
+			hc->type = TD_HC_TCP;
+		else if (!strcmp(s, "http"))
+			hc->type = TD_HC_HTTP;
+		else
+			td_cerr(c, v[H_TYPE], "%s: invalid health check type '%s' (expected tcp or http)",
+				sub, s);
+	}
+
+	td_path_fmt(sub, sizeof(sub), "%s.path", path);
+	if (v[H_PATH] && td_get_str(c, v[H_PATH], sub, &s)) {
+		bool clean = true;
+
+		for (const char *p = s; *p; p++)
+			if ((unsigned char)*p <= ' ' || *p == 0x7f)
+				clean = false;
+		if (hc->type == TD_HC_TCP)
+			td_cerr(c, v[H_PATH], "%s: only valid with type http", sub);
+		else if (s[0] != '/')
+			td_cerr(c, v[H_PATH], "%s: must start with '/', got '%s'", sub, s);
+		else if (strlen(s) >= sizeof(hc->path))
+			td_cerr(c, v[H_PATH], "%s: path is too long (max %zu characters)", sub,
+				sizeof(hc->path) - 1);
+		else if (!clean)
+			td_cerr(c, v[H_PATH],
+				"%s: invalid character in '%s' (no spaces or control characters)",
+				sub, s);
+		else
+			snprintf(hc->path, sizeof(hc->path), "%s", s);
+	}
+	if (hc->type == TD_HC_HTTP && !hc->path[0])
+		snprintf(hc->path, sizeof(hc->path), "/");
+
+	if (v[H_INTERVAL]) {
+		td_path_fmt(sub, sizeof(sub), "%s.interval", path);
+		interval_ok = td_get_duration(c, v[H_INTERVAL], sub, TD_HC_INTERVAL_MIN,
+					      TD_HC_INTERVAL_MAX, &ms);
+		if (interval_ok)
+			hc->interval_ms = (__u32)ms;
+	}
+	hc->timeout_ms = hc->interval_ms < TD_HC_TIMEOUT_DEF ? hc->interval_ms : TD_HC_TIMEOUT_DEF;
+	if (v[H_TIMEOUT]) {
+		td_path_fmt(sub, sizeof(sub), "%s.timeout", path);
+		if (td_get_duration(c, v[H_TIMEOUT], sub, TD_HC_TIMEOUT_MIN, TD_HC_INTERVAL_MAX,
+				    &ms)) {
+			if (interval_ok && ms > hc->interval_ms)
+				td_cerr(c, v[H_TIMEOUT], "%s: %s must not exceed the interval (%s)", sub,
+					td_scalar(v[H_TIMEOUT]),
+					td_ms_fmt(hc->interval_ms, a, sizeof(a)));
+			else
+				hc->timeout_ms = (__u32)ms;
+		}
+	}
+	if (v[H_RISE]) {
+		td_path_fmt(sub, sizeof(sub), "%s.rise", path);
+		if (td_get_int(c, v[H_RISE], sub, 1, TD_HC_COUNT_MAX, &x))
+			hc->rise = (__u32)x;
+	}
+	if (v[H_FALL]) {
+		td_path_fmt(sub, sizeof(sub), "%s.fall", path);
+		if (td_get_int(c, v[H_FALL], sub, 1, TD_HC_COUNT_MAX, &x))
+			hc->fall = (__u32)x;
+	}
+	if (v[H_PORT]) {
+		td_path_fmt(sub, sizeof(sub), "%s.port", path);
+		if (td_get_int(c, v[H_PORT], sub, 1, 65535, &x))
+			hc->port = (__u16)x;
+	}
+}
+
 static void td_parse_service(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
 			     struct td_config *cfg)
 {
-	enum { K_NAME, K_VIP, K_PORT, K_PROTO, K_MODE, K_BACKENDS, K_N };
-	static const char *const keys[K_N] = { "name", "vip", "port", "proto", "mode", "backends" };
+	enum { K_NAME, K_VIP, K_PORT, K_PROTO, K_MODE, K_BACKENDS, K_HEALTH, K_N };
+	static const char *const keys[K_N] = { "name", "vip", "port", "proto", "mode", "backends",
+						"health" };
 	struct td_service_cfg *svc = &cfg->services[cfg->n_services];
 	bool ok = true, vip_ok = false, port_ok = false, name_ok = false;
 	char sub[TD_PATH_LEN], ep[TD_ENDPOINTSTRLEN];
@@ -622,6 +815,10 @@ static void td_parse_service(struct td_cfg_ctx *c, yaml_node_t *n, const char *p
 				ok = false;
 		}
 		td_check_dup_backends(c, svc, path);
+	}
+	if (v[K_HEALTH]) {
+		td_path_fmt(sub, sizeof(sub), "%s.health", path);
+		td_parse_health(c, v[K_HEALTH], sub, &svc->health);
 	}
 	/* keep a failed entry out of later duplicate checks; the whole load fails anyway */
 	if (ok) {

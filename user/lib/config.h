@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <limits.h>
 #include "td/abi.h"
+#include "health.h"
 
 struct td_errors {
 	char **msgs;       /* "FILE:LINE: message" each */
@@ -29,6 +30,18 @@ struct td_backend_cfg {
 	int line;
 };
 
+/* l4.services[].health: active check of every backend of the service (docs/configuration.md). */
+struct td_health_cfg {
+	__u8 type;                     /* enum td_hc_type; TD_HC_NONE: no key, always healthy */
+	__u16 port;                    /* host order; 0 = each backend's own port */
+	__u32 interval_ms;             /* 100..3600000, default 1000 */
+	__u32 timeout_ms;              /* 10..interval_ms, default min(500, interval_ms) */
+	__u32 rise;                    /* 1..100, default 2 */
+	__u32 fall;                    /* 1..100, default 3 */
+	char path[TD_HC_PATH_LEN];     /* http only, default "/"; "" for tcp */
+	int line;                      /* of the health mapping; 0 when absent */
+};
+
 struct td_service_cfg {
 	char name[TD_NAME_LEN];
 	union td_addr vip;             /* be */
@@ -39,6 +52,7 @@ struct td_service_cfg {
 	struct td_backend_cfg *backends;
 	size_t n_backends;
 	int line;
+	struct td_health_cfg health;   /* type TD_HC_NONE when the service has no health key */
 };
 
 struct td_config {
@@ -62,5 +76,11 @@ int td_config_load(const char *path, struct td_config *cfg, struct td_errors *er
 int td_config_load_buf(const char *name, const char *buf, size_t len, struct td_config *cfg,
 		       struct td_errors *errs);
 void td_config_free(struct td_config *cfg);
+
+/*
+ * Duration "500ms", "1s", "2.5s", "1m", "1h" (decimal number, then ms, s, m or h; no sign,
+ * no spaces) into milliseconds. 0, -EINVAL (syntax, or not a whole number of ms), -ERANGE.
+ */
+int td_duration_parse_ms(const char *s, __u64 *ms);
 
 #endif
