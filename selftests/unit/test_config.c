@@ -156,10 +156,46 @@ static void expect_ok(const char *yaml, size_t n_services)
 	CU_ASSERT_EQUAL(errs.n, 0);
 	CU_ASSERT_EQUAL(cfg.n_services, n_services);
 	CU_ASSERT_STRING_EQUAL(cfg.bpffs, TD_BPFFS_DEFAULT);
+	CU_ASSERT_STRING_EQUAL(cfg.admin_socket, TD_ADMIN_SOCKET_DEFAULT);
+	CU_ASSERT_STRING_EQUAL(cfg.metrics_listen, TD_METRICS_LISTEN_DEFAULT);
 	CU_ASSERT_EQUAL(cfg.maglev_size, TD_MAGLEV_DEFAULT);
 	CU_ASSERT_EQUAL(cfg.conntrack_size, TD_CT_DEFAULT);
 	td_config_free(&cfg);
 	td_errors_free(&errs);
+}
+
+/* node.admin_socket and node.metrics_listen values, and td_listen_parse */
+static void test_node_endpoints(void)
+{
+	static const char yaml[] = "node:\n  admin_socket: /run/tdt/a.sock\n"
+				   "  metrics_listen: \"[::1]:9470\"\n";
+	static const char off[] = "node:\n  metrics_listen: off\n";
+	struct td_errors errs = { 0 };
+	struct td_config cfg;
+	union td_addr a;
+	__u8 fam;
+	__u16 port;
+
+	CU_ASSERT_EQUAL(td_config_load_buf("ok.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.admin_socket, "/run/tdt/a.sock");
+	CU_ASSERT_STRING_EQUAL(cfg.metrics_listen, "[::1]:9470");
+	td_config_free(&cfg);
+	CU_ASSERT_EQUAL(td_config_load_buf("ok.yaml", off, strlen(off), &cfg, &errs), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.metrics_listen, "");
+	td_config_free(&cfg);
+	CU_ASSERT_EQUAL(errs.n, 0);
+	td_errors_free(&errs);
+
+	CU_ASSERT_EQUAL(td_listen_parse("127.0.0.1:9469", &a, &fam, &port), 0);
+	CU_ASSERT_EQUAL(fam, TD_AF_INET);
+	CU_ASSERT_EQUAL(port, 9469);
+	CU_ASSERT_EQUAL(a.v4, htonl(0x7f000001));
+	CU_ASSERT_EQUAL(td_listen_parse("[::1]:1", &a, &fam, &port), 0);
+	CU_ASSERT_EQUAL(fam, TD_AF_INET6);
+	CU_ASSERT_EQUAL(td_listen_parse("[127.0.0.1]:80", &a, &fam, &port), -EINVAL);
+	CU_ASSERT_EQUAL(td_listen_parse("1.2.3.4:65536", &a, &fam, &port), -EINVAL);
+	CU_ASSERT_EQUAL(td_listen_parse("1.2.3.4:", &a, &fam, &port), -EINVAL);
+	CU_ASSERT_EQUAL(td_listen_parse(":80", &a, &fam, &port), -EINVAL);
 }
 
 static void test_minimal(void)
@@ -254,6 +290,16 @@ static const struct bad_case bad_cases[] = {
 	  "l4.conntrack_size: 100 is out of range 1024..16777216", 1 },
 	{ "relative bpffs", "node:\n  bpffs: sys/fs/bpf/td\n", "bad.yaml:2:",
 	  "node.bpffs: must be an absolute path, got 'sys/fs/bpf/td'", 1 },
+	{ "relative admin_socket", "node:\n  admin_socket: run/td.sock\n", "bad.yaml:2:",
+	  "node.admin_socket: must be an absolute path", 1 },
+	{ "metrics_listen without port", "node:\n  metrics_listen: 127.0.0.1\n", "bad.yaml:2:",
+	  "node.metrics_listen: expected ADDRESS:PORT", 1 },
+	{ "metrics_listen v6 without brackets", "node:\n  metrics_listen: \"::1:9469\"\n",
+	  "bad.yaml:2:", "node.metrics_listen: expected ADDRESS:PORT", 1 },
+	{ "metrics_listen port 0", "node:\n  metrics_listen: 127.0.0.1:0\n", "bad.yaml:2:",
+	  "node.metrics_listen: expected ADDRESS:PORT", 1 },
+	{ "metrics_listen hostname", "node:\n  metrics_listen: localhost:9469\n", "bad.yaml:2:",
+	  "node.metrics_listen: expected ADDRESS:PORT", 1 },
 	{ "bad xdp_mode", "node:\n  interfaces:\n    - name: eth0\n      xdp_mode: offload\n",
 	  "bad.yaml:4:", "invalid xdp_mode 'offload' (expected native or generic)", 1 },
 	{ "too-long service name", "l4:\n  services:\n"
@@ -664,6 +710,7 @@ int td_suite_config(void)
 		return CU_get_error();
 	if (!CU_add_test(s, "full example", test_full_example) ||
 	    !CU_add_test(s, "minimal and empty files", test_minimal) ||
+	    !CU_add_test(s, "node admin_socket and metrics_listen", test_node_endpoints) ||
 	    !CU_add_test(s, "bad configs table", test_bad_table) ||
 	    !CU_add_test(s, "multiple errors together", test_multiple_errors) ||
 	    !CU_add_test(s, "service and backend limits", test_limits) ||

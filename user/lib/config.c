@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* YAML configuration loader: libyaml document -> strictly validated td_config, errors as FILE:LINE. */
 #include <errno.h>
+#include <sys/un.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -427,15 +428,78 @@ static void td_parse_iface(struct td_cfg_ctx *c, yaml_node_t *n, const char *pat
 		cfg->n_ifaces++;
 }
 
+int td_listen_parse(const char *s, union td_addr *addr, __u8 *family, __u16 *port)
+{
+	char host[TD_ADDRSTRLEN];
+	const char *colon, *h = s;
+	size_t hlen;
+	char *end;
+	unsigned long p;
+
+	if (!s)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':')
+			return -EINVAL;
+		h = s + 1;
+		hlen = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon)
+			return -EINVAL;
+		hlen = (size_t)(colon - s);
+	}
+	if (!hlen || hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || p < 1 || p > 65535)
+		return -EINVAL;
+	if (td_addr_parse(host, addr, family))
+		return -EINVAL;
+	if (s[0] == '[' && *family != TD_AF_INET6)
+		return -EINVAL;
+	*port = (__u16)p;
+	return 0;
+}
+
 static void td_parse_node(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config *cfg)
 {
-	static const char *const keys[] = { "bpffs", "interfaces" };
-	yaml_node_t *v[2];
+	static const char *const keys[] = { "bpffs", "interfaces", "admin_socket",
+					    "metrics_listen" };
+	yaml_node_t *v[4];
 	const char *s;
 	size_t len;
 
-	if (!td_map_get(c, n, "node", keys, 2, v))
+	if (!td_map_get(c, n, "node", keys, 4, v))
 		return;
+	if (v[2] && td_get_str(c, v[2], "node.admin_socket", &s)) {
+		if (s[0] != '/')
+			td_cerr(c, v[2], "node.admin_socket: must be an absolute path, got '%s'", s);
+		else if (strlen(s) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			td_cerr(c, v[2], "node.admin_socket: path is too long for a unix socket");
+		else
+			snprintf(cfg->admin_socket, sizeof(cfg->admin_socket), "%s", s);
+	}
+	if (v[3] && td_get_str(c, v[3], "node.metrics_listen", &s)) {
+		union td_addr a;
+		__u8 fam;
+		__u16 port;
+
+		if (!s[0] || !strcmp(s, "off"))
+			cfg->metrics_listen[0] = '\0';
+		else if (strlen(s) >= sizeof(cfg->metrics_listen) ||
+			 td_listen_parse(s, &a, &fam, &port))
+			td_cerr(c, v[3], "node.metrics_listen: expected ADDRESS:PORT "
+				"(e.g. 127.0.0.1:9469 or [::1]:9469) or off, got '%s'", s);
+		else
+			snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "%s", s);
+	}
 	if (v[0] && td_get_str(c, v[0], "node.bpffs", &s)) {
 		if (s[0] != '/')
 			td_cerr(c, v[0], "node.bpffs: must be an absolute path, got '%s'", s);
@@ -984,6 +1048,8 @@ int td_config_load_buf(const char *name, const char *buf, size_t len, struct td_
 	memset(cfg, 0, sizeof(*cfg));
 	memset(&tmp, 0, sizeof(tmp));
 	snprintf(tmp.bpffs, sizeof(tmp.bpffs), "%s", TD_BPFFS_DEFAULT);
+	snprintf(tmp.admin_socket, sizeof(tmp.admin_socket), "%s", TD_ADMIN_SOCKET_DEFAULT);
+	snprintf(tmp.metrics_listen, sizeof(tmp.metrics_listen), "%s", TD_METRICS_LISTEN_DEFAULT);
 	tmp.maglev_size = TD_MAGLEV_DEFAULT;
 	tmp.conntrack_size = TD_CT_DEFAULT;
 

@@ -16,6 +16,15 @@ void td_errors_add(struct td_errors *e, const char *file, int line, const char *
 	__attribute__((format(printf, 4, 5)));
 void td_errors_free(struct td_errors *e);
 
+#define TD_ADMIN_SOCKET_DEFAULT   "/run/td/admin.sock"
+#define TD_METRICS_LISTEN_DEFAULT "127.0.0.1:9469"
+
+/*
+ * Split "10.0.0.1:9469" or "[::1]:9469" into address and port (host order).
+ * 0 or -EINVAL.
+ */
+int td_listen_parse(const char *s, union td_addr *addr, __u8 *family, __u16 *port);
+
 struct td_iface_cfg {
 	char name[TD_IFNAME_LEN];
 	__u8 xdp_mode;                 /* enum td_xdp_mode, default native */
@@ -58,6 +67,8 @@ struct td_service_cfg {
 struct td_config {
 	char path[PATH_MAX];
 	char bpffs[PATH_MAX];          /* node.bpffs, default TD_BPFFS_DEFAULT */
+	char admin_socket[PATH_MAX];   /* node.admin_socket, default TD_ADMIN_SOCKET_DEFAULT */
+	char metrics_listen[64];       /* node.metrics_listen "ADDR:PORT" / "[V6]:PORT", or "" = off */
 	struct td_iface_cfg *ifaces;   /* node.interfaces */
 	size_t n_ifaces;
 	__u32 maglev_size;             /* l4.maglev_size, default TD_MAGLEV_DEFAULT, prime */
