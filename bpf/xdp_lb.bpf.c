@@ -61,37 +61,60 @@ TD_INLINE int td_to_backend(struct xdp_md *ctx, const struct td_backend *be, __u
 	return td_verdict(TD_DROP_NO_NEIGH);
 }
 
-/* A packet to a VIP endpoint. */
-TD_INLINE int td_forward(struct xdp_md *ctx, struct td_pkt *p, const struct td_svc *svc)
+/* Forward a VIP packet of service svc_id to backend be (NAT rewrite or DSR) and count it. */
+TD_INLINE int td_forward(struct xdp_md *ctx, struct td_pkt *p, __u32 svc_id, __u8 mode,
+			 const struct td_backend *be, __u32 be_id, __u32 new_flow)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct td_backend *be;
-	struct td_l2 l2;
-	__u32 be_id = 0, new_flow = 0;
 	int rc;
 
-	if ((void *)(eth + 1) > data_end)
-		return td_verdict(TD_DROP_MALFORMED);
-	td_copy_mac(l2.client_mac, eth->h_source);
-	td_copy_mac(l2.our_mac, eth->h_dest);
-	l2.ifindex = ctx->ingress_ifindex;
-
-	be = td_lb_select(svc, p, &l2, &be_id, &new_flow);
-	if (!be)
-		return td_verdict(TD_DROP_NO_BACKEND);
-	if (p->tcp_flags & (TD_TCP_FIN | TD_TCP_RST))
-		td_close_fwd(svc, p, be);
-	td_traffic(&td_svc_stats, svc->id, data_end - data, new_flow);
+	td_traffic(&td_svc_stats, svc_id, data_end - data, new_flow);
 	td_traffic(&td_be_stats, be_id, data_end - data, new_flow);
-
-	if (svc->mode == TD_MODE_NAT) {
+	if (p->tcp_flags & (TD_TCP_FIN | TD_TCP_RST))
+		td_close_fwd(mode, p, be);
+	if (mode == TD_MODE_NAT) {
 		rc = td_nat_rewrite(data, data_end, p, TD_NAT_DST, &be->addr, be->port);
 		if (rc)
 			return td_verdict(rc);
 	}
 	td_count(TD_CNT_FWD);
-	return td_to_backend(ctx, be, svc->mode, p->l3_len);
+	return td_to_backend(ctx, be, mode, p->l3_len);
+}
+
+/*
+ * A packet to a VIP port: an established flow goes by its conntrack entry alone; otherwise the
+ * service decides (Maglev). Returns -1 when the packet is not for a VIP endpoint.
+ */
+TD_INLINE int td_vip(struct xdp_md *ctx, struct td_pkt *p)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct td_backend *be;
+	struct td_svc *svc;
+	struct td_ct *ct;
+	struct td_l2 l2;
+	__u32 be_id = 0;
+
+	ct = td_ct_live(p);
+	if (ct) {
+		be = td_ct_backend(ct, ct->svc_id);
+		if (be)
+			return td_forward(ctx, p, ct->svc_id, ct->mode, be, ct->backend_id, 0);
+	}
+	svc = td_svc_lookup(&p->k.dst, p->k.dport, p->k.proto, p->k.family);
+	if (!svc)
+		return -1;
+	if (ct)
+		td_count(TD_CNT_REHASH);
+	if ((void *)(eth + 1) > data_end)
+		return td_verdict(TD_DROP_MALFORMED);
+	td_copy_mac(l2.client_mac, eth->h_source);
+	td_copy_mac(l2.our_mac, eth->h_dest);
+	l2.ifindex = ctx->ingress_ifindex;
+	be = td_lb_new_flow(svc, p, &l2, &be_id);
+	if (!be)
+		return td_verdict(TD_DROP_NO_BACKEND);
+	return td_forward(ctx, p, svc->id, svc->mode, be, be_id, 1);
 }
 
 /* A backend's reply in a NAT flow: back to the client from the VIP. */
@@ -157,7 +180,6 @@ int td_xdp_lb(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
 	struct td_pkt p = {};
-	struct td_svc *svc;
 	struct td_rnat *rn;
 	int rc;
 
@@ -176,9 +198,9 @@ int td_xdp_lb(struct xdp_md *ctx)
 								      : TD_PASS_MALFORMED);
 
 	if (td_port_flags(p.k.dport) & TD_PORT_F_VIP) {
-		svc = td_svc_lookup(&p.k.dst, p.k.dport, p.k.proto, p.k.family);
-		if (svc)
-			return td_forward(ctx, &p, svc);
+		rc = td_vip(ctx, &p);
+		if (rc >= 0)
+			return rc;
 	}
 	if (td_port_flags(p.k.sport) & TD_PORT_F_BACKEND) {
 		rn = bpf_map_lookup_elem(&td_rnat, &p.k);

@@ -104,8 +104,7 @@ TD_INLINE void td_rnat_key(struct td_flow_key *rk, const struct td_flow_key *k,
 }
 
 /* A FIN or RST from the client: mark both entries of the flow closed. */
-TD_INLINE void td_close_fwd(const struct td_svc *svc, const struct td_pkt *p,
-			    const struct td_backend *be)
+TD_INLINE void td_close_fwd(__u8 mode, const struct td_pkt *p, const struct td_backend *be)
 {
 	struct td_flow_key rk;
 	struct td_rnat *rn;
@@ -114,7 +113,7 @@ TD_INLINE void td_close_fwd(const struct td_svc *svc, const struct td_pkt *p,
 	ct = bpf_map_lookup_elem(&td_ct, &p->k);
 	if (ct)
 		td_mark_closed(&ct->closed_ns);
-	if (svc->mode != TD_MODE_NAT)
+	if (mode != TD_MODE_NAT)
 		return;
 	td_rnat_key(&rk, &p->k, be);
 	rn = bpf_map_lookup_elem(&td_rnat, &rk);
@@ -158,33 +157,33 @@ struct td_l2 {
 	__u32 ifindex;        /* ingress interface */
 };
 
+/* td_ct entry of this packet's flow, unless it is a stale (closed) one. */
+TD_INLINE struct td_ct *td_ct_live(const struct td_pkt *p)
+{
+	struct td_ct *ct = bpf_map_lookup_elem(&td_ct, &p->k);
+
+	if (ct && ct->closed_ns && td_entry_stale(ct->closed_ns, p->tcp_flags))
+		return NULL;
+	return ct;
+}
+
 /*
- * Backend for a VIP packet: the conntrack entry's when it is still valid, else a Maglev
- * choice recorded in td_ct (and td_rnat for NAT). *new_flow is set when an entry was made.
+ * A new flow (or one whose backend went away): Maglev choice, recorded in td_ct (and td_rnat
+ * for NAT). NULL when the service has no usable backend.
  */
-TD_INLINE struct td_backend *td_lb_select(const struct td_svc *svc, const struct td_pkt *p,
-					  const struct td_l2 *l2, __u32 *be_id, __u32 *new_flow)
+TD_INLINE struct td_backend *td_lb_new_flow(const struct td_svc *svc, const struct td_pkt *p,
+					    const struct td_l2 *l2, __u32 *be_id)
 {
 	const struct td_flow_key *k = &p->k;
-	struct td_ct *ct = bpf_map_lookup_elem(&td_ct, k);
 	struct td_backend *be;
 	struct td_ct nct = {};
 
-	if (ct && ct->closed_ns && td_entry_stale(ct->closed_ns, p->tcp_flags))
-		ct = NULL;
-	if (ct) {
-		be = td_ct_backend(ct, svc->id);
-		if (be) {
-			*be_id = ct->backend_id;
-			return be;
-		}
-		td_count(TD_CNT_REHASH);
-	}
 	be = td_maglev_pick(svc, k, be_id);
 	if (!be)
 		return NULL;
 	nct.backend_id = *be_id;
 	nct.svc_id = svc->id;
+	nct.mode = svc->mode;
 	nct.created_ns = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&td_ct, k, &nct, BPF_ANY))
 		td_count(TD_DROP_MAP);
@@ -205,7 +204,6 @@ TD_INLINE struct td_backend *td_lb_select(const struct td_svc *svc, const struct
 			td_count(TD_DROP_MAP);
 	}
 	td_count(TD_CNT_NEW_FLOW);
-	*new_flow = 1;
 	return be;
 }
 

@@ -192,10 +192,13 @@ TD_STATIC_ASSERT(sizeof(struct td_flow_key) == 40, "td_flow_key size");
 struct td_ct {
 	__u32 backend_id;
 	__u32 svc_id;
+	__u8  mode;           /* enum td_mode of the service when the flow began: an established
+			       * flow is forwarded from this entry alone (one hash lookup) */
+	__u8  pad[7];
 	__u64 created_ns;     /* bpf_ktime_get_ns() of creation or re-hash (not per packet) */
 	__u64 closed_ns;      /* 0 while open */
 };
-TD_STATIC_ASSERT(sizeof(struct td_ct) == 24, "td_ct size");
+TD_STATIC_ASSERT(sizeof(struct td_ct) == 32, "td_ct size");
 
 /* td_rnat value: how to turn a backend reply into a VIP reply and send it to the client. */
 struct td_rnat {
