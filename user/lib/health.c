@@ -312,7 +312,8 @@ int td_health_set(struct td_health *h, const struct td_hc_target *targets, size_
 			goto cleanup;
 		}
 	}
-	qsort(nt, n, sizeof(*nt), td_hc_cmp);
+	if (n > 1)
+		qsort(nt, n, sizeof(*nt), td_hc_cmp);
 	for (i = 1; i < n; i++) {
 		if (!strcmp(nt[i - 1]->key, nt[i]->key)) {
 			td_debug("health: duplicate target key '%s'", nt[i]->key);
