@@ -101,6 +101,21 @@ static void td_b_new_out_fn(__u32 r, __u32 i, struct td_pkt_spec *s)
 	s->src = &td_b_src;
 }
 
+/* new DSR flow: one conntrack insert (no reverse entry) */
+static void td_b_new_dsr_in_fn(__u32 r, __u32 i, struct td_pkt_spec *s)
+{
+	*s = (struct td_pkt_spec)PKT(V4, MAC_LB, MAC_CLIENT, CLIENT4, VIP4D, TCP, CPORT, TCP_PORT, 64);
+	td_b_new_src(r, i, &td_b_src);
+	s->src = &td_b_src;
+}
+
+static void td_b_new_dsr_out_fn(__u32 r, __u32 i, struct td_pkt_spec *s)
+{
+	*s = (struct td_pkt_spec)PKT(V4, MAC_BE_A, MAC_LB_BE, CLIENT4, VIP4D, TCP, CPORT, TCP_PORT, 64);
+	td_b_new_src(r, i, &td_b_src);
+	s->src = &td_b_src;
+}
+
 static void td_b_tc_in_fn(__u32 r, __u32 i, struct td_pkt_spec *s)
 {
 	*s = (struct td_pkt_spec)PKT(V4, MAC_CLIENT, MAC_LB, BE4A, CLIENT4, TCP, BE_TCP, CPORT, 64,
@@ -238,6 +253,8 @@ int td_bench_run(struct td_env *env, __u32 calls, int rounds)
 		"floor_per_call", TD_FX_XDP_PASS, XDP_PASS, td_b_nonvip_fn, td_b_nonvip_fn, false };
 	static const struct td_bench_case nf = {
 		"new_flow", TD_FX_XDP, XDP_TX, td_b_new_in_fn, td_b_new_out_fn, true };
+	static const struct td_bench_case nfd = {
+		"new_flow_dsr", TD_FX_XDP, XDP_TX, td_b_new_dsr_in_fn, td_b_new_dsr_out_fn, true };
 	static const struct td_bench_case tc = {
 		"rnat", TD_FX_TC, TC_ACT_OK, td_b_tc_in_fn, td_b_tc_out_fn, false };
 	__u8 buf[TD_PKT_MAX], out[TD_PKT_MAX];
@@ -276,6 +293,10 @@ int td_bench_run(struct td_env *env, __u32 calls, int rounds)
 		err = td_bench_calls(env, &est, calls, rounds, &est_ns);
 	if (!err)
 		err = td_bench_calls(env, &nf, calls, rounds, &nf_ns);
+	if (!err)
+		err = td_env_clear_flows(env);
+	if (!err)
+		err = td_bench_calls(env, &nfd, calls, rounds, &nf_ns);
 	if (err)
 		return err;
 	printf("bench: xdp_established_vs_floor ratio=%.2f\n", floor_ns > 0 ? est_ns / floor_ns : 0);
