@@ -18,14 +18,14 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS       := libbpf libnl-3.0 libnl-route-3.0 yaml-0.1
+PKGS       := libbpf libnl-3.0 libnl-route-3.0 yaml-0.1 json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
               -Iinclude -Iuser/lib -I$(BUILD)/skel $(PKG_CFLAGS)
-LDLIBS     += $(PKG_LIBS) -lelf -lz -lpthread -lm
+LDLIBS     += $(PKG_LIBS) -lev -lelf -lz -lpthread -lm
 ifeq ($(SANITIZE),1)
 CFLAGS     += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=address,undefined

@@ -17,6 +17,7 @@ TDAGENT=$T_BUILD/bin/tdagent
 TDCTL=$T_BUILD/bin/tdctl
 T_NETNS_DIR=$T_REPO/selftests/netns
 TD_RESULTS=${TD_RESULTS:-/dev/null}
+export TD_ADMIN_SOCKET=/tmp/$T_PREFIX.admin.sock   # tdagent/tdctl admin socket: private per test
 
 # shellcheck source=../../scripts/topo.sh
 source "$T_REPO/scripts/topo.sh"

@@ -38,21 +38,24 @@ static int td_run_bench(void)
 
 static void td_usage(FILE *f)
 {
-	fprintf(f, "usage: td_unit [--bench]\n"
+	fprintf(f, "usage: td_unit [--bench | --metrics-sample]\n"
 		   "  (no option)  run all CUnit suites\n"
-		   "  --bench      median Maglev rebuild time, 1000 and 100 backends, M=65537\n");
+		   "  --bench      median Maglev rebuild time, 1000 and 100 backends, M=65537\n"
+		   "  --metrics-sample  print a /metrics exposition with every family (check-metrics.sh)\n");
 }
 
 int main(int argc, char **argv)
 {
 	int (*const suites[])(void) = {
-		td_suite_addr, td_suite_names, td_suite_log, td_suite_maglev, td_suite_config, td_suite_state,
-		td_suite_health,
+		td_suite_addr, td_suite_names, td_suite_log, td_suite_maglev, td_suite_config, td_suite_state, td_suite_admin,
+		td_suite_health, td_suite_metrics,
 	};
 	unsigned int failed;
 
 	if (argc == 2 && !strcmp(argv[1], "--bench"))
 		return td_run_bench();
+	if (argc == 2 && !strcmp(argv[1], "--metrics-sample"))
+		return td_metrics_sample_print();
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		td_usage(stdout);
 		return 0;

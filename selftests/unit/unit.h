@@ -15,6 +15,9 @@ int td_suite_log(void);
 int td_suite_maglev(void);
 int td_suite_config(void);
 int td_suite_state(void);
+int td_suite_admin(void);
+int td_suite_metrics(void);           /* test_metrics.c; td_metrics_sample_print: --metrics-sample */
+int td_metrics_sample_print(void);
 
 /* n backends keyed "10.<i/256>.<i%256>.1:80" (key storage owned by the caller), ids 0..n-1 */
 struct td_mg_set {

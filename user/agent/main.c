@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* tdagent: load and pin the datapath, attach interfaces, apply the config, keep next hops fresh. */
+/* tdagent: load and pin the datapath, apply the config, then serve signals, timers and the admin socket. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -13,6 +13,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "admin.h"
+#include "agent.h"
 #include "config.h"
 #include "dp.h"
 #include "kfeatures.h"
@@ -27,21 +29,11 @@
 struct td_agent_opts {
 	const char *config;
 	const char *bpffs;      /* --bpffs */
+	const char *admin;      /* --admin-socket */
 	bool verbose;
 	bool check;
 	bool cleanup;
 };
-
-static volatile sig_atomic_t td_stop_sig;
-static volatile sig_atomic_t td_reload;
-
-static void td_on_signal(int sig)
-{
-	if (sig == SIGHUP)
-		td_reload = 1;
-	else
-		td_stop_sig = sig;
-}
 
 static int td_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -62,22 +54,24 @@ static int td_libbpf_print(enum libbpf_print_level level, const char *fmt, va_li
 static void td_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tdagent -c FILE [--bpffs DIR] [-v] [--check] [--cleanup]\n"
+		"usage: tdagent -c FILE [--bpffs DIR] [--admin-socket PATH] [-v] [--check] [--cleanup]\n"
 		"  -c, --config FILE  configuration (YAML)\n"
 		"      --bpffs DIR    pin directory (overrides node.bpffs, $TD_BPFFS, %s)\n"
+		"      --admin-socket PATH  admin API socket (overrides node.admin_socket, $%s, %s)\n"
 		"  -v, --verbose      debug logging (incl. libbpf)\n"
 		"      --check        validate FILE only: errors as FILE:LINE: message, exit 2 if invalid\n"
 		"      --cleanup      detach every interface, unpin everything under the bpffs dir\n",
-		TD_BPFFS_DEFAULT);
+		TD_BPFFS_DEFAULT, TD_ADMIN_SOCKET_ENV, TD_ADMIN_SOCKET_DEFAULT);
 }
 
 /* 0, or TD_EXIT_USAGE after one line on stderr */
 static int td_parse_args(int argc, char **argv, struct td_agent_opts *o)
 {
-	enum { OPT_BPFFS = 256, OPT_CHECK, OPT_CLEANUP };
+	enum { OPT_BPFFS = 256, OPT_CHECK, OPT_CLEANUP, OPT_ADMIN };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "bpffs", required_argument, NULL, OPT_BPFFS },
+		{ "admin-socket", required_argument, NULL, OPT_ADMIN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "cleanup", no_argument, NULL, OPT_CLEANUP },
@@ -91,6 +85,7 @@ static int td_parse_args(int argc, char **argv, struct td_agent_opts *o)
 		switch (c) {
 		case 'c': o->config = optarg; break;
 		case OPT_BPFFS: o->bpffs = optarg; break;
+		case OPT_ADMIN: o->admin = optarg; break;
 		case 'v': o->verbose = true; break;
 		case OPT_CHECK: o->check = true; break;
 		case OPT_CLEANUP: o->cleanup = true; break;
@@ -113,6 +108,11 @@ static int td_parse_args(int argc, char **argv, struct td_agent_opts *o)
 	}
 	if (!o->config && !o->cleanup) {
 		fprintf(stderr, "tdagent: missing -c FILE (see --help)\n");
+		return TD_EXIT_USAGE;
+	}
+	if (o->admin && o->admin[0] != '/') {
+		fprintf(stderr, "tdagent: --admin-socket must be an absolute path, got '%s'\n",
+			o->admin);
 		return TD_EXIT_USAGE;
 	}
 	if (o->bpffs && o->bpffs[0] != '/') {
@@ -160,6 +160,20 @@ static const char *td_pick_bpffs(const struct td_agent_opts *o, const struct td_
 	if (env && env[0] == '/')
 		return env;
 	return TD_BPFFS_DEFAULT;
+}
+
+/* --admin-socket > node.admin_socket (when not the default) > $TD_ADMIN_SOCKET > default */
+static const char *td_pick_admin(const struct td_agent_opts *o, const struct td_config *cfg)
+{
+	const char *env = getenv(TD_ADMIN_SOCKET_ENV);
+
+	if (o->admin)
+		return o->admin;
+	if (cfg && cfg->admin_socket[0] && strcmp(cfg->admin_socket, TD_ADMIN_SOCKET_DEFAULT))
+		return cfg->admin_socket;
+	if (env && env[0] == '/')
+		return env;
+	return TD_ADMIN_SOCKET_DEFAULT;
 }
 
 static size_t td_cfg_backends(const struct td_config *cfg)
@@ -218,122 +232,185 @@ static void td_reattach_recorded(const char *bpffs, const struct td_maps *m,
 }
 
 /* Resolve next hops; at start give pending neighbours a moment before reporting ready. */
-static void td_nexthops(struct td_nl *nl, const struct td_maps *m, const struct td_state *st,
-			int tries)
+static void td_nexthops(struct td_agent *a, int tries)
 {
 	struct timespec ts = { 0, 200 * 1000 * 1000 };
 	int i, n;
 
 	for (i = 0; i < tries; i++) {
-		n = td_nl_refresh(nl, m->backends, st->be_ids, st->n_backends);
-		if (n < 0 || (size_t)n == st->n_backends || td_stop_sig)
+		n = td_nl_refresh(a->nl, a->m.backends, a->st.be_ids, a->st.n_backends);
+		if (n < 0 || (size_t)n == a->st.n_backends)
 			break;
 		if (i + 1 < tries)
 			nanosleep(&ts, NULL);
 	}
 }
 
-static void td_do_reload(const char *path, const char *bpffs, const struct td_maps *m,
-			 struct td_config *cfg, struct td_state *st)
-{
-	struct td_config ncfg = {};
-	size_t i;
+/* ---- watchers ------------------------------------------------------------------------- */
 
-	td_info("SIGHUP: reloading %s", path);
-	if (td_load_config(path, &ncfg, true)) {
-		td_err("reload: %s is invalid, keeping the running configuration (generation %u)",
-		       path, st->generation);
-		return;
-	}
-	if (ncfg.conntrack_size != cfg->conntrack_size)
-		td_warn("reload: l4.conntrack_size change needs a restart with --cleanup; ignored");
-	if (strcmp(ncfg.bpffs, cfg->bpffs))
-		td_warn("reload: node.bpffs change needs a restart; ignored");
-	if (td_attach_config(bpffs, &ncfg)) {
-		td_err("reload: interfaces could not be attached, keeping the running configuration");
-		td_config_free(&ncfg);
-		return;
-	}
-	for (i = 0; i < cfg->n_ifaces; i++)
-		if (!td_cfg_has_iface(&ncfg, cfg->ifaces[i].name))
-			td_dp_detach(bpffs, cfg->ifaces[i].name);
-	if (td_state_apply(m, &ncfg, st)) {
-		td_err("reload: apply failed; maps may be partly updated, next SIGHUP retries");
-		td_config_free(&ncfg);
-		return;
-	}
-	td_config_free(cfg);
-	*cfg = ncfg;
-	td_info("reloaded: generation %u, %zu services, %zu backends, %zu interfaces",
-		st->generation, st->n_services, st->n_backends, cfg->n_ifaces);
+static void td_on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct td_agent *a = w->data;
+
+	a->stop_sig = w->signum;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void td_on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	td_agent_reload(w->data, "SIGHUP");
+}
+
+static void td_on_refresh(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct td_agent *a = w->data;
+
+	td_nl_refresh(a->nl, a->m.backends, a->st.be_ids, a->st.n_backends);
+}
+
+static void td_health_run(struct td_agent *a)
+{
+	int err;
+
+	a->health_dirty = false;
+	err = td_health_process(a->health, td_health_now_ms());
+	if (err && err != -EBUSY)
+		td_warn("health: %s", strerror(-err));
+	if (a->health_dirty && td_agent_apply(a, &a->cfg, &a->ovr))
+		td_err("health: cannot apply the new backend set; retrying at the next change");
+	td_agent_health_arm(a);
+}
+
+static void td_on_health_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	td_health_run(w->data);
+}
+
+static void td_on_health_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	td_health_run(w->data);
+}
+
+/* health checker: a backend went UP or DOWN (called from td_health_process) */
+static void td_on_health_change(void *arg, const char *key, bool healthy)
+{
+	struct td_agent *a = arg;
+
+	td_info("health: %s is %s", key, healthy ? "up: back in the Maglev ring" :
+		"down: out of the Maglev ring for new flows");
+	a->health_dirty = true;
 }
 
 static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 {
-	const char *bpffs = td_pick_bpffs(o, cfg);
-	struct td_state st = {};
-	struct td_maps m;
-	struct td_nl *nl = NULL;
-	struct sigaction sa = {};
+	struct td_agent a = {};
 	char msg[256];
 	bool adopted = false;
 	int err;
 
-	td_maps_init(&m);
-	sa.sa_handler = td_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	a.cfg = *cfg;            /* owned by the agent from here on */
+	memset(cfg, 0, sizeof(*cfg));
+	a.config_path = o->config;
+	snprintf(a.bpffs, sizeof(a.bpffs), "%s", td_pick_bpffs(o, &a.cfg));
+	snprintf(a.admin_path, sizeof(a.admin_path), "%s", td_pick_admin(o, &a.cfg));
+	a.started = time(NULL);
+	td_maps_init(&a.m);
+	signal(SIGPIPE, SIG_IGN);
 
+	a.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+	if (!a.loop) {
+		err = -ENOMEM;
+		td_err("cannot create the event loop");
+		goto cleanup;
+	}
+	/* signals first: a SIGTERM or SIGHUP during start-up is handled once the loop runs */
+	ev_signal_init(&a.sig_term, td_on_stop, SIGTERM);
+	ev_signal_init(&a.sig_int, td_on_stop, SIGINT);
+	ev_signal_init(&a.sig_hup, td_on_hup, SIGHUP);
+	a.sig_term.data = a.sig_int.data = a.sig_hup.data = &a;
+	ev_signal_start(a.loop, &a.sig_term);
+	ev_signal_start(a.loop, &a.sig_int);
+	ev_signal_start(a.loop, &a.sig_hup);
+	/* the admin socket next: a second agent must stop before touching the datapath */
+	a.admin = td_admin_srv_new(a.loop, a.admin_path, td_agent_handle, &a);
+	if (!a.admin) {
+		err = -errno;
+		goto cleanup;
+	}
 	err = td_features_probe(msg, sizeof(msg));
 	if (err) {
 		td_err("%s", msg);
 		goto cleanup;
 	}
-	err = td_dp_load(bpffs, cfg->conntrack_size, &adopted);
+	err = td_dp_load(a.bpffs, a.cfg.conntrack_size, &adopted);
 	if (err)
 		goto cleanup;
 	td_info("datapath %s at %s", adopted ? "adopted (pinned maps reused)" : "loaded and pinned",
-		bpffs);
-	err = td_maps_open(bpffs, &m);
+		a.bpffs);
+	err = td_maps_open(a.bpffs, &a.m);
 	if (err)
 		goto cleanup;
-	err = td_state_apply(&m, cfg, &st);
+	a.health = td_health_new(td_on_health_change, &a);
+	if (!a.health) {
+		err = -errno;
+		td_err("health checker: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = td_agent_apply(&a, &a.cfg, &a.ovr);
 	if (err)
 		goto cleanup;
-	err = td_attach_config(bpffs, cfg);
+	err = td_attach_config(a.bpffs, &a.cfg);
 	if (err)
 		goto cleanup;
 	if (adopted)
-		td_reattach_recorded(bpffs, &m, cfg);
-	nl = td_nl_open();
-	if (!nl) {
+		td_reattach_recorded(a.bpffs, &a.m, &a.cfg);
+	a.nl = td_nl_open();
+	if (!a.nl) {
 		err = -errno;
 		goto cleanup;
 	}
-	td_nexthops(nl, &m, &st, 5);
-	td_info("ready: %zu services, %zu backends, %zu interfaces", st.n_services, st.n_backends,
-		cfg->n_ifaces);
+	td_nexthops(&a, 5);
 
-	while (!td_stop_sig) {
-		struct timespec ts = { 1, 0 };
+	/* watchers: next-hop timer, health checker; signals and the admin socket are already on */
+	ev_timer_init(&a.refresh, td_on_refresh, TD_AGENT_REFRESH_S, TD_AGENT_REFRESH_S);
+	ev_io_init(&a.health_io, td_on_health_io, td_health_fd(a.health), EV_READ);
+	ev_init(&a.health_timer, td_on_health_timer);
+	a.refresh.data = a.health_io.data = a.health_timer.data = &a;
+	ev_timer_start(a.loop, &a.refresh);
+	ev_io_start(a.loop, &a.health_io);
+	td_agent_health_sync(&a);
+	/*
+	 * Metrics hook: the Prometheus listener (user/lib/metrics*.{c,h}) adds its ev_io here,
+	 * listening on td_agent_metrics_listen(&a.cfg) and reading a.m (td_stats_read), a.st.generation,
+	 * a.last_reload and the health states (td_health_get) at scrape time.
+	 */
+	td_info("ready: %zu services, %zu backends, %zu interfaces, admin socket %s",
+		a.st.n_services, a.st.n_backends, a.cfg.n_ifaces, a.admin_path);
 
-		nanosleep(&ts, NULL);
-		if (td_stop_sig)
-			break;
-		if (td_reload) {
-			td_reload = 0;
-			td_do_reload(o->config, bpffs, &m, cfg, &st);
-		}
-		td_nl_refresh(nl, m.backends, st.be_ids, st.n_backends);
-	}
+	ev_run(a.loop, 0);
+
 	td_info("stopping on %s: datapath stays attached and pinned at %s",
-		td_stop_sig == SIGINT ? "SIGINT" : "SIGTERM", bpffs);
+		a.stop_sig == SIGINT ? "SIGINT" : "SIGTERM", a.bpffs);
 cleanup:
-	td_nl_close(nl);
-	td_state_free(&st);
-	td_maps_close(&m);
+	if (a.loop) {
+		ev_signal_stop(a.loop, &a.sig_term);
+		ev_signal_stop(a.loop, &a.sig_int);
+		ev_signal_stop(a.loop, &a.sig_hup);
+		ev_timer_stop(a.loop, &a.refresh);
+		ev_io_stop(a.loop, &a.health_io);
+		ev_timer_stop(a.loop, &a.health_timer);
+	}
+	td_admin_srv_free(a.admin);
+	td_health_free(a.health);
+	td_nl_close(a.nl);
+	td_state_free(&a.st);
+	td_maps_close(&a.m);
+	td_overrides_free(&a.ovr);
+	td_config_free(&a.eff);
+	td_config_free(&a.cfg);
+	td_errors_free(&a.last_reload.errors);
+	if (a.loop)
+		ev_loop_destroy(a.loop);
 	return err;
 }
 

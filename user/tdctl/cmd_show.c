@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -115,10 +116,106 @@ static int tdctl_no_args(const struct tdctl_cmd *cmd, int argc, char **argv)
 	return 0;
 }
 
+/* ---- what the agent adds (admin socket), when it answers ----------------------------------- */
+
+static struct json_object *tdctl_jget(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (!o || !json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return v;
+}
+
+static long long tdctl_jint(struct json_object *o, const char *key)
+{
+	struct json_object *v = tdctl_jget(o, key);
+
+	return v ? (long long)json_object_get_int64(v) : 0;
+}
+
+static const char *tdctl_jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v = tdctl_jget(o, key);
+
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+}
+
+static const char *tdctl_jtext(struct json_object *o)
+{
+	return o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						  JSON_C_TO_STRING_NOSLASHESCAPE) : "null";
+}
+
+/* agent backend objects indexed by backend id (borrowed from status) */
+static struct json_object **tdctl_agent_backends(struct json_object *status)
+{
+	struct json_object **by_id, *svcs = tdctl_jget(status, "services"), *bes;
+	size_t i, j;
+
+	by_id = calloc(TD_MAX_BACKENDS, sizeof(*by_id));
+	if (!by_id || !svcs || !json_object_is_type(svcs, json_type_array))
+		return by_id;
+	for (i = 0; i < json_object_array_length(svcs); i++) {
+		bes = tdctl_jget(json_object_array_get_idx(svcs, i), "backends");
+		if (!bes || !json_object_is_type(bes, json_type_array))
+			continue;
+		for (j = 0; j < json_object_array_length(bes); j++) {
+			struct json_object *b = json_object_array_get_idx(bes, j);
+			long long id = tdctl_jint(b, "id");
+
+			if (id >= 0 && id < TD_MAX_BACKENDS)
+				by_id[id] = b;
+		}
+	}
+	return by_id;
+}
+
 /* ---- status ----------------------------------------------------------------------------- */
+
+static void tdctl_status_agent(const struct tdctl *ctl, struct json_object *ag)
+{
+	struct json_object *a = tdctl_jget(ag, "agent"), *lr = tdctl_jget(ag, "last_reload");
+	struct json_object *ovr = tdctl_jget(ag, "overrides");
+	size_t i, n = ovr ? json_object_array_length(ovr) : 0;
+	char when[64] = "";
+	time_t t;
+
+	if (!ag) {
+		printf("agent      not answering on %s: read from the pinned maps only\n",
+		       ctl->socket);
+		return;
+	}
+	printf("agent      running (pid %lld, version %s), generation %lld, config %s\n",
+	       tdctl_jint(a, "pid"), tdctl_jstr(a, "version"), tdctl_jint(ag, "generation"),
+	       tdctl_jstr(a, "config"));
+	if (lr) {
+		t = (time_t)tdctl_jint(lr, "time");
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+		if (json_object_get_boolean(tdctl_jget(lr, "ok")))
+			printf("reload     last ok at %s (generation %lld)\n", when,
+			       tdctl_jint(lr, "generation"));
+		else
+			printf("reload     last REJECTED at %s (%zu error(s); running generation %lld)\n",
+			       when, json_object_array_length(tdctl_jget(lr, "errors")),
+			       tdctl_jint(lr, "generation"));
+	}
+	if (!n) {
+		printf("overrides  none (running state = config file)\n");
+		return;
+	}
+	printf("overrides  %zu runtime override(s) in effect: a reload restores the file's view\n", n);
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(ovr, i);
+
+		printf("           %-7s %s %s\n", tdctl_jstr(o, "op"), tdctl_jstr(o, "service"),
+		       tdctl_jstr(o, "backend"));
+	}
+}
 
 int tdctl_cmd_status(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int argc, char **argv)
 {
+	struct json_object *ag = NULL;
 	struct tdctl_view v;
 	__u32 xdp_id, tc_id, key, next, id;
 	void *prev = NULL;
@@ -132,6 +229,7 @@ int tdctl_cmd_status(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int a
 		return rc;
 	if (tdctl_view_open(ctl, &v))
 		return TDCTL_EXIT_FAIL;
+	ag = tdctl_agent_status(ctl);
 	td_dp_prog_ids(ctl->bpffs, &xdp_id, &tc_id);
 	for (id = 0; id < TD_MAX_SERVICES; id++)
 		n_svc += v.info[id].in_use ? 1 : 0;
@@ -178,11 +276,22 @@ int tdctl_cmd_status(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int a
 		}
 		n_if++;
 	}
-	if (ctl->json)
-		printf("],\"services\":%d,\"backends\":%d,\"flows\":%ld}\n", n_svc, n_be, flows);
-	else
+	if (ctl->json) {
+		printf("],\"services\":%d,\"backends\":%d,\"flows\":%ld", n_svc, n_be, flows);
+		printf(",\"agent\":%s", tdctl_jtext(tdctl_jget(ag, "agent")));
+		if (ag)
+			printf(",\"generation\":%lld,\"last_reload\":%s,\"overrides_in_effect\":%s,"
+			       "\"overrides\":%s", tdctl_jint(ag, "generation"),
+			       tdctl_jtext(tdctl_jget(ag, "last_reload")),
+			       tdctl_jtext(tdctl_jget(ag, "overrides_in_effect")),
+			       tdctl_jtext(tdctl_jget(ag, "overrides")));
+		printf("}\n");
+	} else {
 		printf("%s\nservices   %d\nbackends   %d\nflows      %ld\n",
 		       n_if ? "" : "interfaces (none attached)\n", n_svc, n_be, flows);
+		tdctl_status_agent(ctl, ag);
+	}
+	json_object_put(ag);
 	tdctl_view_close(&v);
 	return 0;
 }
@@ -194,9 +303,11 @@ int tdctl_cmd_services(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int
 {
 	char vip[TD_ADDRSTRLEN], be[TD_ADDRSTRLEN], ep[TD_ENDPOINTSTRLEN];
 	char name[TD_NAME_LEN + 1];
+	struct json_object *ag = NULL, **abe = NULL;
 	struct tdctl_view v;
 	__u32 id, b;
 	int n = 0, nb, rc;
+	bool ovr;
 
 	if (tdctl_want_help(cmd, argc, argv))
 		return 0;
@@ -205,11 +316,21 @@ int tdctl_cmd_services(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int
 		return rc;
 	if (tdctl_view_open(ctl, &v))
 		return TDCTL_EXIT_FAIL;
-	if (ctl->json)
-		printf("{\"services\":[");
-	else
+	ag = tdctl_agent_status(ctl);
+	abe = tdctl_agent_backends(ag);
+	ovr = ag && json_object_get_boolean(tdctl_jget(ag, "overrides_in_effect"));
+	if (ctl->json) {
+		printf("{\"agent\":%s,\"overrides_in_effect\":%s,\"services\":[",
+		       ag ? "true" : "false", ovr ? "true" : "false");
+	} else {
+		if (!ag)
+			printf("(tdagent not answering on %s: pinned maps only)\n", ctl->socket);
+		else if (ovr)
+			printf("(runtime overrides in effect: a reload restores the file's view; "
+			       "see tdctl status)\n");
 		printf("%-4s %-20s %-30s %-5s %-4s %s\n", "ID", "NAME", "VIP", "PROTO", "MODE",
 		       "BACKENDS");
+	}
 	for (id = 0; id < TD_MAX_SERVICES; id++) {
 		const struct td_svc_info *si = &v.info[id];
 
@@ -235,21 +356,46 @@ int tdctl_cmd_services(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int
 			if (!tdctl_be_of(&v, b, id))
 				continue;
 			td_addr_format(&x->addr, x->family, be, sizeof(be));
+			struct json_object *ab = abe ? abe[b] : NULL;
+
 			if (ctl->json) {
 				printf("%s{\"id\":%u,\"address\":\"%s\",\"port\":%u,\"weight\":%u,"
-				       "\"active\":%s,\"nexthop\":%s}", nb ? "," : "", b, be,
+				       "\"active\":%s,\"nexthop\":%s", nb ? "," : "", b, be,
 				       ntohs(x->port), x->weight,
 				       (x->flags & TD_BE_F_ACTIVE) ? "true" : "false",
 				       (x->flags & TD_BE_F_NEXTHOP) ? "true" : "false");
+				if (ab)
+					printf(",\"configured_weight\":%lld,\"drained\":%s,"
+					       "\"source\":\"%s\",\"health\":\"%s\"",
+					       tdctl_jint(ab, "weight"),
+					       json_object_get_boolean(tdctl_jget(ab, "drained")) ?
+					       "true" : "false", tdctl_jstr(ab, "source"),
+					       tdctl_jstr(ab, "health"));
+				printf("}");
 			} else {
+				char state[48];
+
 				td_endpoint_format(&x->addr, x->family, ntohs(x->port), ep,
 						   sizeof(ep));
+				state[0] = '\0';
+				if (ab) {
+					const char *h = tdctl_jstr(ab, "health");
+
+					snprintf(state, sizeof(state), "%s%s%s%s",
+						 json_object_get_boolean(tdctl_jget(ab, "drained")) ?
+						 "drained " : "",
+						 strcmp(tdctl_jstr(ab, "source"), "runtime") ? "" :
+						 "runtime ", strcmp(h, "none") ? "health:" : "",
+						 strcmp(h, "none") ? h : "");
+				}
+				if (!state[0])
+					snprintf(state, sizeof(state), "-");
 				if (!nb)
-					printf("     %-6s %-40s %6s %-6s %s\n", "BE", "ADDRESS",
-					       "WEIGHT", "ACTIVE", "NEXTHOP");
-				printf("     %-6u %-40s %6u %-6s %s\n", b, ep, x->weight,
+					printf("     %-6s %-40s %6s %-6s %-7s %s\n", "BE", "ADDRESS",
+					       "WEIGHT", "ACTIVE", "NEXTHOP", "STATE");
+				printf("     %-6u %-40s %6u %-6s %-7s %s\n", b, ep, x->weight,
 				       (x->flags & TD_BE_F_ACTIVE) ? "yes" : "no",
-				       (x->flags & TD_BE_F_NEXTHOP) ? "yes" : "no");
+				       (x->flags & TD_BE_F_NEXTHOP) ? "yes" : "no", state);
 			}
 			nb++;
 		}
@@ -261,6 +407,8 @@ int tdctl_cmd_services(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int
 		printf("]}\n");
 	else if (!n)
 		printf("(no services)\n");
+	free(abe);
+	json_object_put(ag);
 	tdctl_view_close(&v);
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 
 #include "td/abi.h"
+#include "admin.h"
 #include "log.h"
 #include "tdctl.h"
 
@@ -25,6 +26,10 @@ static const struct tdctl_cmd tdctl_cmds[] = {
 	  "Show per-service and per-backend traffic, datapath counters and drop reasons." },
 	{ "conntrack", tdctl_cmd_conntrack, "[--flush]",
 	  "List balanced flows; --flush deletes every conntrack and reverse-NAT entry." },
+	{ "reload", tdctl_cmd_reload, "",
+	  "Ask tdagent to re-read its config file and apply the difference; prints the errors of an invalid file." },
+	{ "backend", tdctl_cmd_backend, "drain|undrain|remove SERVICE ADDR:PORT | add SERVICE ADDR:PORT [--weight N]",
+	  "Change a backend of the running agent without a file edit (a later reload restores the file)." },
 	{ "help", tdctl_cmd_help, "[COMMAND]", "Show this help, or one command's help." },
 };
 #define TDCTL_N_CMDS (sizeof(tdctl_cmds) / sizeof(tdctl_cmds[0]))
@@ -48,7 +53,7 @@ bool tdctl_want_help(const struct tdctl_cmd *cmd, int argc, char **argv)
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: tdctl [--bpffs DIR] [--json] %s%s%s\n  %s\n", cmd->name,
+			printf("usage: tdctl [--bpffs DIR] [--socket PATH] [--json] %s%s%s\n  %s\n", cmd->name,
 			       cmd->usage[0] ? " " : "", cmd->usage, cmd->help);
 			return true;
 		}
@@ -76,13 +81,15 @@ static void tdctl_print_help(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: tdctl [--bpffs DIR] [--json] COMMAND [ARGS]\n"
-		   "  --bpffs DIR  pin directory (default $%s or %s)\n"
-		   "  --json       one JSON object on stdout\n"
-		   "commands:\n", TD_BPFFS_ENV, TD_BPFFS_DEFAULT);
+	fprintf(f, "usage: tdctl [--bpffs DIR] [--socket PATH] [--json] COMMAND [ARGS]\n"
+		   "  --bpffs DIR    pin directory (default $%s or %s)\n"
+		   "  --socket PATH  tdagent's admin socket (default $%s or %s)\n"
+		   "  --json         one JSON object on stdout\n"
+		   "commands:\n", TD_BPFFS_ENV, TD_BPFFS_DEFAULT, TD_ADMIN_SOCKET_ENV,
+		   TD_ADMIN_SOCKET_DEFAULT);
 	for (i = 0; i < TDCTL_N_CMDS; i++)
-		fprintf(f, "  %-10s %-30s %s\n", tdctl_cmds[i].name, tdctl_cmds[i].usage,
-			tdctl_cmds[i].help);
+		fprintf(f, "  %-10s %s\n  %-10s   %s\n", tdctl_cmds[i].name, tdctl_cmds[i].usage,
+			"", tdctl_cmds[i].help);
 }
 
 static const struct tdctl_cmd *tdctl_find(const char *name)
@@ -108,7 +115,7 @@ static int tdctl_cmd_help(const struct tdctl *ctl, const struct tdctl_cmd *cmd, 
 		c = tdctl_find(argv[1]);
 		if (!c)
 			return tdctl_usage_error(cmd, "unknown command '%s'", argv[1]);
-		printf("usage: tdctl [--bpffs DIR] [--json] %s%s%s\n  %s\n", c->name,
+		printf("usage: tdctl [--bpffs DIR] [--socket PATH] [--json] %s%s%s\n  %s\n", c->name,
 		       c->usage[0] ? " " : "", c->usage, c->help);
 		return 0;
 	}
@@ -123,7 +130,7 @@ static int tdctl_silent(enum libbpf_print_level level, const char *fmt, va_list 
 
 int main(int argc, char **argv)
 {
-	struct tdctl ctl = { .bpffs = NULL, .json = false };
+	struct tdctl ctl = { .bpffs = NULL, .json = false, .socket = NULL };
 	const struct tdctl_cmd *cmd;
 	char **args;
 	int i, n = 0, rc;
@@ -148,6 +155,15 @@ int main(int argc, char **argv)
 			ctl.bpffs = argv[++i];
 		} else if (!strncmp(argv[i], "--bpffs=", 8)) {
 			ctl.bpffs = argv[i] + 8;
+		} else if (!strcmp(argv[i], "--socket")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "tdctl: --socket needs a path\n");
+				rc = TDCTL_EXIT_USAGE;
+				goto cleanup;
+			}
+			ctl.socket = argv[++i];
+		} else if (!strncmp(argv[i], "--socket=", 9)) {
+			ctl.socket = argv[i] + 9;
 		} else {
 			args[n++] = argv[i];
 		}
@@ -156,6 +172,10 @@ int main(int argc, char **argv)
 		ctl.bpffs = getenv(TD_BPFFS_ENV);
 	if (!ctl.bpffs || !ctl.bpffs[0])
 		ctl.bpffs = TD_BPFFS_DEFAULT;
+	if (!ctl.socket)
+		ctl.socket = getenv(TD_ADMIN_SOCKET_ENV);
+	if (!ctl.socket || !ctl.socket[0])
+		ctl.socket = TD_ADMIN_SOCKET_DEFAULT;
 	if (n == 0) {
 		fprintf(stderr, "tdctl: missing command (try: tdctl help)\n");
 		rc = TDCTL_EXIT_USAGE;
@@ -174,6 +194,11 @@ int main(int argc, char **argv)
 	}
 	if (ctl.bpffs[0] != '/') {
 		fprintf(stderr, "tdctl: --bpffs must be an absolute path, got '%s'\n", ctl.bpffs);
+		rc = TDCTL_EXIT_USAGE;
+		goto cleanup;
+	}
+	if (ctl.socket[0] != '/') {
+		fprintf(stderr, "tdctl: --socket must be an absolute path, got '%s'\n", ctl.socket);
 		rc = TDCTL_EXIT_USAGE;
 		goto cleanup;
 	}

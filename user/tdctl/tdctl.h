@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <json-c/json.h>
 
 #define TDCTL_EXIT_FAIL  1
 #define TDCTL_EXIT_USAGE 2
@@ -13,6 +14,7 @@
 struct tdctl {
 	const char *bpffs;   /* --bpffs DIR > $TD_BPFFS > TD_BPFFS_DEFAULT */
 	bool json;           /* --json: one JSON object on stdout */
+	const char *socket;  /* --socket PATH > $TD_ADMIN_SOCKET > TD_ADMIN_SOCKET_DEFAULT */
 };
 
 struct tdctl_cmd {
@@ -31,7 +33,19 @@ bool tdctl_want_help(const struct tdctl_cmd *cmd, int argc, char **argv);
 /* JSON string with escapes */
 void tdctl_json_str(FILE *f, const char *s);
 
-/* handlers (cmd_dp.c: attach/detach; cmd_show.c: status/services/stats/conntrack) */
+/*
+ * Ask the agent (cmd_admin.c): send request line, parse the response object into *resp.
+ * 0; -ENOENT/-ECONNREFUSED when no agent answers (nothing printed); other -errno after one
+ * line on stderr.
+ */
+int tdctl_agent_call(const struct tdctl *ctl, const char *line, struct json_object **resp);
+/* {"cmd":"status"} answer, or NULL when no agent answers (read-only commands fall back) */
+struct json_object *tdctl_agent_status(const struct tdctl *ctl);
+
+/* handlers (cmd_dp.c: attach/detach; cmd_show.c: status/services/stats/conntrack;
+ * cmd_admin.c: reload/backend) */
+int tdctl_cmd_reload(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int argc, char **argv);
+int tdctl_cmd_backend(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int argc, char **argv);
 int tdctl_cmd_attach(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int argc, char **argv);
 int tdctl_cmd_detach(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int argc, char **argv);
 int tdctl_cmd_status(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int argc, char **argv);
