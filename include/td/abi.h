@@ -67,6 +67,10 @@ enum td_mode { TD_MODE_NAT = 0, TD_MODE_DSR = 1 };
 /* td_backend.flags */
 #define TD_BE_F_ACTIVE     0x1   /* exists; conntrack entries pointing to it stay valid   */
 #define TD_BE_F_NEXTHOP    0x2   /* dmac/smac/ifindex are resolved (from the neighbour table) */
+/* informational (the ring already reflects them; the datapath does not read these): */
+#define TD_BE_F_DRAINED    0x4   /* drained at runtime: weight 0 for new flows            */
+#define TD_BE_F_DOWN       0x8   /* failing its health check: out of the ring             */
+#define TD_BE_F_OVERRIDE   0x10  /* added or re-weighted at runtime, not from the file     */
 
 /* td_iface.flags */
 #define TD_IF_F_XDP        0x1
