@@ -49,9 +49,10 @@ AGENT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard user/agent/*.c))
 TDCTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard user/tdctl/*.c))
 UNIT_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/unit/*.c))
 BPFT_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/bpf/*.c))
+MESHT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/mesh/*.c))
 
 BINS       := $(BUILD)/bin/tdagent $(BUILD)/bin/tdctl
-TESTBINS   := $(BUILD)/bin/td_unit $(BUILD)/bin/td_bpf_fixtures
+TESTBINS   := $(BUILD)/bin/td_unit $(BUILD)/bin/td_bpf_fixtures $(BUILD)/bin/td_mesh_ctl
 
 .PHONY: all bpf clean test test-unit test-bpf test-netns demo bench bench-l4 bench-mesh \
         bench-gateway bench-proxy install deps fuzz
@@ -98,6 +99,11 @@ $(BUILD)/bin/td_bpf_fixtures: $(BPFT_OBJS) $(LIBTD)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/bin/td_mesh_ctl: $(MESHT_OBJS) $(LIBTD)
+	@mkdir -p $(@D)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 deps:
 	$(Q)scripts/install-deps.sh --check >/dev/null 2>&1 || scripts/install-deps.sh
 
@@ -112,7 +118,7 @@ test-unit: $(BUILD)/bin/td_unit
 test-bpf: $(BUILD)/bin/td_bpf_fixtures $(BPF_OBJS)
 	$(Q)selftests/bpf/run.sh $(BUILD)
 
-test-netns: $(BINS) $(BPF_OBJS)
+test-netns: $(BINS) $(BPF_OBJS) $(BUILD)/bin/td_mesh_ctl
 	$(Q)selftests/netns/run.sh $(BUILD)
 
 demo: deps

@@ -14,6 +14,7 @@ int td_suite_names(void);
 int td_suite_log(void);
 int td_suite_maglev(void);
 int td_suite_config(void);
+int td_suite_mesh_config(void);      /* test_mesh_config.c */
 int td_suite_state(void);
 int td_suite_admin(void);
 int td_suite_metrics(void);           /* test_metrics.c; td_metrics_sample_print: --metrics-sample */

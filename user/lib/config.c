@@ -933,17 +933,432 @@ static void td_parse_l4(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config *
 	}
 }
 
+/* ---- mesh --------------------------------------------------------------------------------- */
+
+/* true or false (YAML plain scalars only). */
+static bool td_get_bool(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, bool *out)
+{
+	const char *s;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+		td_cerr(c, n, "%s: expected true or false, got %s", path,
+			n->type == YAML_SCALAR_NODE ? "a quoted string" : td_node_kind(n));
+		return false;
+	}
+	s = td_scalar(n);
+	if (!strcmp(s, "true")) {
+		*out = true;
+	} else if (!strcmp(s, "false")) {
+		*out = false;
+	} else {
+		td_cerr(c, n, "%s: expected true or false, got '%s'", path, s);
+		return false;
+	}
+	return true;
+}
+
+/* A cgroup folder relative to mesh.cgroup_root: "a/b", no "", ".", ".." components. */
+static bool td_cgroup_rel_valid(const char *s)
+{
+	const char *p = s;
+
+	if (!*s || *s == '/')
+		return false;
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+
+		if (!n || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)p[i] < ' ' || p[i] == 0x7f)
+				return false;
+		if (!e)
+			break;
+		p = e + 1;
+		if (!*p)
+			return false;   /* trailing slash */
+	}
+	return true;
+}
+
+static struct td_mesh_service_cfg *td_mesh_find(struct td_mesh_cfg *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_services; i++)
+		if (!strcmp(m->services[i].name, name))
+			return &m->services[i];
+	return NULL;
+}
+
+static void td_parse_mesh_service(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+				  struct td_mesh_cfg *m)
+{
+	enum { K_NAME, K_CGROUP, K_VIP, K_PORT, K_PROTO, K_SOCKMAP, K_BACKENDS, K_N };
+	static const char *const keys[K_N] = { "name", "cgroup", "vip", "port", "proto",
+						"sockmap", "backends" };
+	struct td_mesh_service_cfg *svc = &m->services[m->n_services];
+	char sub[TD_PATH_LEN], ep[TD_ENDPOINTSTRLEN];
+	bool ok = true, vip_ok = false, port_ok = false;
+	yaml_node_t *v[K_N];
+	const char *s;
+	long long x;
+	size_t nbe = 0;
+
+	memset(svc, 0, sizeof(*svc));
+	svc->line = td_line(n);
+	svc->proto = TD_PROTO_TCP;
+	svc->sockmap = m->sockmap;
+	if (!td_map_get(c, n, path, keys, K_N, v))
+		return;
+
+	td_path_fmt(sub, sizeof(sub), "%s.name", path);
+	ok = false;
+	if (!v[K_NAME]) {
+		td_cerr(c, n, "%s: missing required key 'name'", path);
+	} else if (td_get_str(c, v[K_NAME], sub, &s)) {
+		const struct td_mesh_service_cfg *o = td_mesh_find(m, s);
+
+		if (strlen(s) >= TD_NAME_LEN)
+			td_cerr(c, v[K_NAME], "%s: name '%s' is too long (max %d characters)", sub, s,
+				TD_NAME_LEN - 1);
+		else if (!td_name_valid(s))
+			td_cerr(c, v[K_NAME],
+				"%s: invalid character in name '%s' (allowed: A-Z a-z 0-9 _ . -)",
+				sub, s);
+		else if (!strcmp(s, TD_MESH_UNKNOWN_NAME))
+			td_cerr(c, v[K_NAME], "%s: '%s' is reserved for cgroups of no service", sub,
+				s);
+		else if (o)
+			td_cerr(c, v[K_NAME], "%s: duplicate service name '%s' (first at line %d)",
+				sub, s, o->line);
+		else
+			ok = true;
+		if (ok)
+			snprintf(svc->name, sizeof(svc->name), "%s", s);
+	}
+
+	if (v[K_CGROUP]) {
+		td_path_fmt(sub, sizeof(sub), "%s.cgroup", path);
+		svc->cgroup_line = td_line(v[K_CGROUP]);
+		if (!td_get_str(c, v[K_CGROUP], sub, &s)) {
+			ok = false;
+		} else if (strlen(s) >= sizeof(svc->cgroup)) {
+			td_cerr(c, v[K_CGROUP], "%s: path is too long (max %zu characters)", sub,
+				sizeof(svc->cgroup) - 1);
+			ok = false;
+		} else if (!td_cgroup_rel_valid(s)) {
+			td_cerr(c, v[K_CGROUP],
+				"%s: '%s' must be a folder relative to mesh.cgroup_root (no leading or trailing '/', no '.' or '..')",
+				sub, s);
+			ok = false;
+		} else {
+			for (size_t i = 0; i < m->n_services; i++) {
+				if (!strcmp(m->services[i].cgroup, s)) {
+					td_cerr(c, v[K_CGROUP],
+						"%s: cgroup '%s' already belongs to service '%s' (line %d)",
+						sub, s, m->services[i].name, m->services[i].cgroup_line);
+					ok = false;
+					break;
+				}
+			}
+			snprintf(svc->cgroup, sizeof(svc->cgroup), "%s", s);
+		}
+	}
+
+	td_path_fmt(sub, sizeof(sub), "%s.vip", path);
+	if (!v[K_VIP]) {
+		td_cerr(c, n, "%s: missing required key 'vip'", path);
+	} else if (td_get_str(c, v[K_VIP], sub, &s)) {
+		if (td_addr_parse(s, &svc->vip, &svc->family))
+			td_cerr(c, v[K_VIP], "%s: invalid IP address '%s'", sub, s);
+		else
+			vip_ok = true;
+	}
+	ok &= vip_ok;
+
+	td_path_fmt(sub, sizeof(sub), "%s.port", path);
+	if (!v[K_PORT]) {
+		td_cerr(c, n, "%s: missing required key 'port'", path);
+	} else if (td_get_int(c, v[K_PORT], sub, 1, 65535, &x)) {
+		svc->port = (__u16)x;
+		port_ok = true;
+	}
+	ok &= port_ok;
+
+	if (v[K_PROTO]) {
+		td_path_fmt(sub, sizeof(sub), "%s.proto", path);
+		if (td_get_str(c, v[K_PROTO], sub, &s)) {
+			int p = td_proto_parse(s);
+
+			if (p < 0) {
+				td_cerr(c, v[K_PROTO], "%s: invalid proto '%s' (expected tcp or udp)",
+					sub, s);
+				ok = false;
+			} else {
+				svc->proto = (__u8)p;
+			}
+		} else {
+			ok = false;
+		}
+	}
+	if (v[K_SOCKMAP]) {
+		td_path_fmt(sub, sizeof(sub), "%s.sockmap", path);
+		ok &= td_get_bool(c, v[K_SOCKMAP], sub, &svc->sockmap);
+	}
+
+	if (ok) {
+		for (size_t i = 0; i < m->n_services; i++) {
+			const struct td_mesh_service_cfg *o = &m->services[i];
+
+			if (o->family == svc->family && o->port == svc->port &&
+			    o->proto == svc->proto && td_addr_equal(&o->vip, &svc->vip)) {
+				td_cerr(c, n,
+					"%s: duplicate endpoint %s/%s: already used by service '%s' (line %d)",
+					path,
+					td_endpoint_format(&svc->vip, svc->family, svc->port, ep,
+							   sizeof(ep)),
+					td_proto_name(svc->proto), o->name, o->line);
+				ok = false;
+				break;
+			}
+		}
+	}
+
+	td_path_fmt(sub, sizeof(sub), "%s.backends", path);
+	if (v[K_BACKENDS] && td_seq_check(c, v[K_BACKENDS], sub, &nbe) && nbe) {
+		/* the L4 backend parser, on a service view of this mesh service */
+		struct td_service_cfg view = { .family = svc->family, .port = svc->port,
+					       .proto = svc->proto, .mode = TD_MODE_NAT,
+					       .line = svc->line };
+
+		snprintf(view.name, sizeof(view.name), "%s", svc->name);
+		if (nbe > TD_MESH_MAX_BACKENDS) {
+			td_cerr(c, v[K_BACKENDS], "%s: too many backends (%zu, max %d)", sub, nbe,
+				TD_MESH_MAX_BACKENDS);
+			ok = false;
+			nbe = 0;
+		}
+		view.backends = nbe ? calloc(nbe, sizeof(*view.backends)) : NULL;
+		if (nbe && !view.backends) {
+			td_cerr(c, v[K_BACKENDS], "%s: out of memory", sub);
+			ok = false;
+			nbe = 0;
+		}
+		for (size_t i = 0; i < nbe; i++) {
+			char bpath[TD_PATH_LEN];
+			size_t before = view.n_backends;
+
+			td_path_fmt(bpath, sizeof(bpath), "%s[%zu]", sub, i);
+			td_parse_backend(c, td_seq_item(c, v[K_BACKENDS], i), bpath, &view, vip_ok,
+					 port_ok);
+			if (view.n_backends == before)
+				ok = false;
+		}
+		td_check_dup_backends(c, &view, path);
+		svc->backends = view.backends;
+		svc->n_backends = view.n_backends;
+	}
+	if (ok) {
+		m->n_services++;
+	} else {
+		free(svc->backends);
+		memset(svc, 0, sizeof(*svc));
+	}
+}
+
+static void td_parse_mesh_allow(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+				struct td_mesh_cfg *m)
+{
+	enum { K_FROM, K_TO, K_PORTS, K_N };
+	static const char *const keys[K_N] = { "from", "to", "ports" };
+	struct td_mesh_allow_cfg *r = &m->allow[m->n_allow];
+	const struct td_mesh_service_cfg *to = NULL;
+	char sub[TD_PATH_LEN];
+	yaml_node_t *v[K_N];
+	bool ok = true;
+	const char *s;
+	size_t np = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->line = td_line(n);
+	if (!td_map_get(c, n, path, keys, K_N, v))
+		return;
+
+	td_path_fmt(sub, sizeof(sub), "%s.from", path);
+	if (!v[K_FROM]) {
+		td_cerr(c, n, "%s: missing required key 'from'", path);
+		ok = false;
+	} else if (!td_get_str(c, v[K_FROM], sub, &s)) {
+		ok = false;
+	} else if (strcmp(s, TD_MESH_UNKNOWN_NAME) && !td_mesh_find(m, s)) {
+		td_cerr(c, v[K_FROM], "%s: '%s' is not a mesh service (nor '%s')", sub, s,
+			TD_MESH_UNKNOWN_NAME);
+		ok = false;
+	} else {
+		snprintf(r->from, sizeof(r->from), "%s", s);
+	}
+
+	td_path_fmt(sub, sizeof(sub), "%s.to", path);
+	if (!v[K_TO]) {
+		td_cerr(c, n, "%s: missing required key 'to'", path);
+		ok = false;
+	} else if (!td_get_str(c, v[K_TO], sub, &s)) {
+		ok = false;
+	} else if (!(to = td_mesh_find(m, s))) {
+		td_cerr(c, v[K_TO], "%s: '%s' is not a mesh service", sub, s);
+		ok = false;
+	} else {
+		snprintf(r->to, sizeof(r->to), "%s", s);
+	}
+
+	td_path_fmt(sub, sizeof(sub), "%s.ports", path);
+	if (v[K_PORTS] && td_seq_check(c, v[K_PORTS], sub, &np)) {
+		if (!np) {
+			td_cerr(c, v[K_PORTS], "%s: must not be empty (leave it out for any port)",
+				sub);
+			ok = false;
+		} else {
+			r->ports = calloc(np, sizeof(*r->ports));
+			if (!r->ports) {
+				td_cerr(c, v[K_PORTS], "%s: out of memory", sub);
+				ok = false;
+				np = 0;
+			}
+		}
+		for (size_t i = 0; i < np && r->ports; i++) {
+			yaml_node_t *item = td_seq_item(c, v[K_PORTS], i);
+			char ppath[TD_PATH_LEN];
+			long long x;
+
+			td_path_fmt(ppath, sizeof(ppath), "%s[%zu]", sub, i);
+			if (!td_get_int(c, item, ppath, 1, 65535, &x)) {
+				ok = false;
+				continue;
+			}
+			if (to && x != to->port) {
+				td_cerr(c, item, "%s: port %lld is not the port of service '%s' (%u)",
+					ppath, x, to->name, to->port);
+				ok = false;
+				continue;
+			}
+			r->ports[r->n_ports++] = (__u16)x;
+		}
+	}
+
+	/* the same (from, to, port) twice is a mistake worth a line number */
+	for (size_t i = 0; ok && i < m->n_allow; i++) {
+		const struct td_mesh_allow_cfg *o = &m->allow[i];
+
+		if (strcmp(o->from, r->from) || strcmp(o->to, r->to))
+			continue;
+		if (!o->n_ports || !r->n_ports) {
+			td_cerr(c, n, "%s: rule from '%s' to '%s' overlaps the rule at line %d", path,
+				r->from, r->to, o->line);
+			ok = false;
+			break;
+		}
+		for (size_t a = 0; ok && a < o->n_ports; a++)
+			for (size_t b = 0; ok && b < r->n_ports; b++)
+				if (o->ports[a] == r->ports[b]) {
+					td_cerr(c, n,
+						"%s: rule from '%s' to '%s' port %u overlaps the rule at line %d",
+						path, r->from, r->to, r->ports[b], o->line);
+					ok = false;
+				}
+	}
+	if (ok) {
+		m->n_allow++;
+	} else {
+		free(r->ports);
+		memset(r, 0, sizeof(*r));
+	}
+}
+
+static void td_parse_mesh(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config *cfg)
+{
+	enum { K_ROOT, K_SOCKMAP, K_POLICY, K_SERVICES, K_ALLOW, K_N };
+	static const char *const keys[K_N] = { "cgroup_root", "sockmap", "default_policy",
+						"services", "allow" };
+	struct td_mesh_cfg *m = &cfg->mesh;
+	yaml_node_t *v[K_N];
+	const char *s;
+	size_t len;
+
+	m->present = true;
+	if (!td_map_get(c, n, "mesh", keys, K_N, v))
+		return;
+	if (v[K_ROOT] && td_get_str(c, v[K_ROOT], "mesh.cgroup_root", &s)) {
+		if (s[0] != '/')
+			td_cerr(c, v[K_ROOT], "mesh.cgroup_root: must be an absolute path, got '%s'", s);
+		else if (strlen(s) >= sizeof(m->cgroup_root))
+			td_cerr(c, v[K_ROOT], "mesh.cgroup_root: path is too long");
+		else
+			snprintf(m->cgroup_root, sizeof(m->cgroup_root), "%s", s);
+	}
+	if (v[K_SOCKMAP])
+		td_get_bool(c, v[K_SOCKMAP], "mesh.sockmap", &m->sockmap);
+	if (v[K_POLICY] && td_get_str(c, v[K_POLICY], "mesh.default_policy", &s)) {
+		if (!strcmp(s, "deny"))
+			m->default_policy = TD_MESH_POLICY_DENY;
+		else if (!strcmp(s, "allow"))
+			m->default_policy = TD_MESH_POLICY_ALLOW;
+		else
+			td_cerr(c, v[K_POLICY],
+				"mesh.default_policy: invalid policy '%s' (expected deny or allow)", s);
+	}
+	if (v[K_SERVICES] && td_seq_check(c, v[K_SERVICES], "mesh.services", &len) && len) {
+		size_t max = TD_MESH_MAX_SERVICES - 1;
+
+		m->services = calloc(len > max ? max : len, sizeof(*m->services));
+		if (!m->services) {
+			td_cerr(c, v[K_SERVICES], "mesh.services: out of memory");
+			return;
+		}
+		for (size_t i = 0; i < len; i++) {
+			char path[TD_PATH_LEN];
+
+			if (i >= max) {
+				td_cerr(c, td_seq_item(c, v[K_SERVICES], i),
+					"mesh.services[%zu]: too many services (max %zu)", i, max);
+				break;
+			}
+			td_path_fmt(path, sizeof(path), "mesh.services[%zu]", i);
+			td_parse_mesh_service(c, td_seq_item(c, v[K_SERVICES], i), path, m);
+		}
+	}
+	if (v[K_ALLOW] && td_seq_check(c, v[K_ALLOW], "mesh.allow", &len) && len) {
+		if (len > TD_MESH_MAX_RULES) {
+			td_cerr(c, v[K_ALLOW], "mesh.allow: too many rules (%zu, max %d)", len,
+				TD_MESH_MAX_RULES);
+			return;
+		}
+		m->allow = calloc(len, sizeof(*m->allow));
+		if (!m->allow) {
+			td_cerr(c, v[K_ALLOW], "mesh.allow: out of memory");
+			return;
+		}
+		for (size_t i = 0; i < len; i++) {
+			char path[TD_PATH_LEN];
+
+			td_path_fmt(path, sizeof(path), "mesh.allow[%zu]", i);
+			td_parse_mesh_allow(c, td_seq_item(c, v[K_ALLOW], i), path, m);
+		}
+	}
+}
+
 static void td_parse_root(struct td_cfg_ctx *c, yaml_node_t *root, struct td_config *cfg)
 {
-	static const char *const keys[] = { "node", "l4" };
-	yaml_node_t *v[2];
+	static const char *const keys[] = { "node", "l4", "mesh" };
+	yaml_node_t *v[3];
 
-	if (!td_map_get(c, root, "top level", keys, 2, v))
+	if (!td_map_get(c, root, "top level", keys, 3, v))
 		return;
 	if (v[0])
 		td_parse_node(c, v[0], cfg);
 	if (v[1])
 		td_parse_l4(c, v[1], cfg);
+	if (v[2])
+		td_parse_mesh(c, v[2], cfg);
 }
 
 struct td_err_ent {
@@ -998,6 +1413,12 @@ void td_config_free(struct td_config *cfg)
 		free(cfg->services[i].backends);
 	free(cfg->services);
 	free(cfg->ifaces);
+	for (size_t i = 0; i < cfg->mesh.n_services; i++)
+		free(cfg->mesh.services[i].backends);
+	free(cfg->mesh.services);
+	for (size_t i = 0; i < cfg->mesh.n_allow; i++)
+		free(cfg->mesh.allow[i].ports);
+	free(cfg->mesh.allow);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -3,9 +3,11 @@
 #ifndef TD_CONFIG_H
 #define TD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <limits.h>
 #include "td/abi.h"
+#include "td/mesh.h"
 #include "health.h"
 
 struct td_errors {
@@ -64,6 +66,43 @@ struct td_service_cfg {
 	struct td_health_cfg health;   /* type TD_HC_NONE when the service has no health key */
 };
 
+/* mesh: (docs/mesh.md). Identities are service names; "unknown" names the cgroups of none. */
+#define TD_MESH_UNKNOWN_NAME "unknown"
+#define TD_MESH_CGROUP_LEN   256
+
+struct td_mesh_service_cfg {
+	char name[TD_NAME_LEN];
+	char cgroup[TD_MESH_CGROUP_LEN];   /* relative to mesh.cgroup_root; "" = no workloads here */
+	union td_addr vip;                 /* be */
+	__u8 family;                       /* enum td_family */
+	__u8 proto;                        /* enum td_proto, default tcp */
+	__u16 port;                        /* host order */
+	bool sockmap;                      /* default mesh.sockmap */
+	struct td_backend_cfg *backends;   /* weight 0 = configured but never chosen */
+	size_t n_backends;
+	int line;
+	int cgroup_line;                   /* of the cgroup value, 0 when absent */
+};
+
+struct td_mesh_allow_cfg {
+	char from[TD_NAME_LEN];            /* a mesh service or "unknown" */
+	char to[TD_NAME_LEN];              /* a mesh service */
+	__u16 *ports;                      /* host order; none = any port of "to" */
+	size_t n_ports;
+	int line;
+};
+
+struct td_mesh_cfg {
+	bool present;                      /* the file has a mesh: key */
+	char cgroup_root[PATH_MAX];        /* "" = the cgroup2 mount (resolved by td_mesh_*) */
+	bool sockmap;                      /* default for services, false */
+	__u8 default_policy;               /* enum td_mesh_policy, default deny */
+	struct td_mesh_service_cfg *services;
+	size_t n_services;
+	struct td_mesh_allow_cfg *allow;
+	size_t n_allow;
+};
+
 struct td_config {
 	char path[PATH_MAX];
 	char bpffs[PATH_MAX];          /* node.bpffs, default TD_BPFFS_DEFAULT */
@@ -75,6 +114,7 @@ struct td_config {
 	__u32 conntrack_size;          /* l4.conntrack_size, default TD_CT_DEFAULT */
 	struct td_service_cfg *services;  /* l4.services */
 	size_t n_services;
+	struct td_mesh_cfg mesh;           /* mesh */
 };
 
 /*
