@@ -114,6 +114,7 @@ test: deps
 
 test-unit: $(BUILD)/bin/td_unit
 	$(Q)$(BUILD)/bin/td_unit
+	$(Q)scripts/check-metrics.sh $(BUILD)
 
 test-bpf: $(BUILD)/bin/td_bpf_fixtures $(BPF_OBJS)
 	$(Q)selftests/bpf/run.sh $(BUILD)
@@ -132,11 +133,19 @@ bench-l4 bench-mesh bench-gateway bench-proxy: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/bench.sh $(BUILD) $(patsubst bench-%,%,$@)
 
+# systemd unit: $(PREFIX)/lib/systemd/system (systemd searches /usr/local/lib/systemd/system
+# too), its paths rewritten to PREFIX; the config stays /etc/td/td.yaml.
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
 install: $(BINS) $(BPF_OBJS)
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/td/bpf $(DESTDIR)/etc/td
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/td/bpf $(DESTDIR)/etc/td \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/td
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/td/bpf/
 	install -m 0644 docs/examples/td.yaml $(DESTDIR)/etc/td/td.yaml.example
+	sed -e 's|/usr/local/|$(PREFIX)/|g' scripts/tdagent.service >$(DESTDIR)$(UNITDIR)/tdagent.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/tdagent.service
+	install -m 0644 docs/operations.md docs/tdctl.md docs/metrics.md docs/admin-api.md \
+		docs/configuration.md $(DESTDIR)$(PREFIX)/share/doc/td/
 
 clean:
 	$(call msg,CLEAN,$(BUILD))

@@ -444,6 +444,40 @@ static void test_runtime_health(void)
 	td_config_free(&cfg);
 }
 
+/* informational td_backends flags of the runtime view: drained, down (not when failing open), override */
+static void test_runtime_flags(void)
+{
+	struct td_config cfg = {}, rt = {};
+	struct td_overrides o = {};
+	size_t failopen = 9;
+	__u8 *fl = NULL;
+
+	CU_ASSERT_FATAL(td_st_load(&cfg) == 0);
+	CU_ASSERT_EQUAL(td_ovr(&o, &cfg, TD_OVR_DRAIN, "web", "10.0.1.12:8080", 0), 0);
+	CU_ASSERT_EQUAL(td_ovr(&o, &cfg, TD_OVR_ADD, "web", "10.0.1.13:8080", 4), 0);
+	CU_ASSERT_FATAL(td_state_runtime_flags(&cfg, &o, td_down_12, "10.0.1.11", &rt, &fl,
+					       &failopen) == 0);
+	CU_ASSERT_FATAL(fl != NULL);
+	CU_ASSERT_EQUAL(failopen, 1);                         /* dns: its only backend is down */
+	CU_ASSERT_EQUAL_FATAL(td_state_n_backends(&rt), 4);
+	CU_ASSERT_EQUAL(fl[0], TD_BE_F_DOWN);                 /* web 10.0.1.11: out for health */
+	CU_ASSERT_EQUAL(rt.services[0].backends[0].weight, 0);
+	CU_ASSERT_EQUAL(fl[1], TD_BE_F_DRAINED);              /* web 10.0.1.12 */
+	CU_ASSERT_EQUAL(fl[2], TD_BE_F_OVERRIDE);             /* web 10.0.1.13, added */
+	CU_ASSERT_EQUAL(fl[3], 0);                            /* dns fails open: not marked down */
+	CU_ASSERT_EQUAL(rt.services[1].backends[0].weight, 1);
+	free(fl);
+	fl = NULL;
+	td_config_free(&rt);
+	/* no overrides, nothing down: no flags; the plain call still works without them */
+	td_overrides_free(&o);
+	CU_ASSERT_FATAL(td_state_runtime_flags(&cfg, &o, NULL, NULL, &rt, &fl, NULL) == 0);
+	CU_ASSERT(fl && !fl[0] && !fl[1] && !fl[2]);
+	free(fl);
+	td_config_free(&rt);
+	td_config_free(&cfg);
+}
+
 /* ---- admin protocol ----------------------------------------------------------------------- */
 
 static int td_req(const char *line, struct td_admin_req *r)
@@ -552,7 +586,8 @@ int td_suite_state(void)
 	    !CU_add_test(s, "diff: only changed rings rebuilt", test_plan_changes) ||
 	    !CU_add_test(s, "diff: services added and removed", test_plan_add_remove_service) ||
 	    !CU_add_test(s, "runtime overrides", test_overrides) ||
-	    !CU_add_test(s, "runtime view with health", test_runtime_health))
+	    !CU_add_test(s, "runtime view with health", test_runtime_health) ||
+	    !CU_add_test(s, "runtime view flags: drained, down, override", test_runtime_flags))
 		return CU_get_error();
 	return 0;
 }

@@ -30,6 +30,7 @@ struct td_reload_result {
 };
 
 struct td_admin_srv;
+struct td_metrics_http;
 
 struct td_agent {
 	/* fixed at start */
@@ -55,6 +56,10 @@ struct td_agent {
 	ev_io health_io;
 	ev_timer health_timer;
 	struct td_admin_srv *admin;
+	struct td_metrics_http *metrics;   /* NULL when node.metrics_listen is off            */
+	char metrics_addr[64];       /* address it is bound to ("" = off)                       */
+	ev_io metrics_io;
+	ev_timer metrics_timer;
 	int stop_sig;
 };
 
@@ -78,8 +83,23 @@ char *td_agent_handle(void *arg, const char *line, size_t len);
 void td_agent_health_sync(struct td_agent *a);
 /* (Re)arm the health timer from td_health_next_deadline_ms(). */
 void td_agent_health_arm(struct td_agent *a);
-/* node.metrics_listen ("" = off): where the metrics listener (hook in main.c) binds. */
-const char *td_agent_metrics_listen(const struct td_config *cfg);
+
+/* ---- metrics_srv.c: the Prometheus endpoint on the agent's loop -------------------------- */
+
+/*
+ * Listening socket for node.metrics_listen addr (loopback only): the fd, -ENOENT when addr is
+ * "" (off), or -errno after one log line. Opened before anything changes, so a reload that
+ * cannot bind is rejected as a whole.
+ */
+int td_agent_metrics_open(const char *addr);
+/*
+ * Serve lfd (from td_agent_metrics_open; < 0 = off) in place of the current endpoint, if any:
+ * scrapes render td_metrics_collect() of a->m with the agent's generation, last reload and
+ * health. 0 or -errno (logged; lfd is closed either way).
+ */
+int td_agent_metrics_start(struct td_agent *a, int lfd, const char *addr);
+/* Stop serving and close every connection; a no-op when off. */
+void td_agent_metrics_stop(struct td_agent *a);
 
 /* ---- admin_srv.c: the admin socket on the agent's loop ----------------------------------- */
 

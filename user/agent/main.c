@@ -306,7 +306,7 @@ static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 	struct td_agent a = {};
 	char msg[256];
 	bool adopted = false;
-	int err;
+	int err, lfd;
 
 	a.cfg = *cfg;            /* owned by the agent from here on */
 	memset(cfg, 0, sizeof(*cfg));
@@ -336,6 +336,17 @@ static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 	if (!a.admin) {
 		err = -errno;
 		goto cleanup;
+	}
+	/* the metrics listener too: a port in use or a public address stops the start here */
+	if (a.cfg.metrics_listen[0]) {
+		lfd = td_agent_metrics_open(a.cfg.metrics_listen);
+		if (lfd < 0) {
+			err = lfd;
+			goto cleanup;
+		}
+		err = td_agent_metrics_start(&a, lfd, a.cfg.metrics_listen);
+		if (err)
+			goto cleanup;
 	}
 	err = td_features_probe(msg, sizeof(msg));
 	if (err) {
@@ -379,13 +390,9 @@ static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 	ev_timer_start(a.loop, &a.refresh);
 	ev_io_start(a.loop, &a.health_io);
 	td_agent_health_sync(&a);
-	/*
-	 * Metrics hook: the Prometheus listener (user/lib/metrics*.{c,h}) adds its ev_io here,
-	 * listening on td_agent_metrics_listen(&a.cfg) and reading a.m (td_stats_read), a.st.generation,
-	 * a.last_reload and the health states (td_health_get) at scrape time.
-	 */
-	td_info("ready: %zu services, %zu backends, %zu interfaces, admin socket %s",
-		a.st.n_services, a.st.n_backends, a.cfg.n_ifaces, a.admin_path);
+	td_info("ready: %zu services, %zu backends, %zu interfaces, admin socket %s, metrics %s",
+		a.st.n_services, a.st.n_backends, a.cfg.n_ifaces, a.admin_path,
+		a.metrics ? a.metrics_addr : "off");
 
 	ev_run(a.loop, 0);
 
@@ -400,6 +407,8 @@ cleanup:
 		ev_io_stop(a.loop, &a.health_io);
 		ev_timer_stop(a.loop, &a.health_timer);
 	}
+	if (a.loop)
+		td_agent_metrics_stop(&a);
 	td_admin_srv_free(a.admin);
 	td_health_free(a.health);
 	td_nl_close(a.nl);

@@ -15,11 +15,6 @@
 #include "log.h"
 #include "names.h"
 
-const char *td_agent_metrics_listen(const struct td_config *cfg)
-{
-	return cfg->metrics_listen;
-}
-
 /* ---- health --------------------------------------------------------------------------- */
 
 static const char *td_be_key(char *buf, size_t len, const struct td_service_cfg *s,
@@ -123,14 +118,17 @@ int td_agent_apply(struct td_agent *a, const struct td_config *file,
 {
 	struct td_config eff = {};
 	size_t failopen = 0;
+	__u8 *flags = NULL;
 	int err;
 
-	err = td_state_runtime(file, ovr, td_agent_be_down, a, &eff, &failopen);
+	err = td_state_runtime_flags(file, ovr, td_agent_be_down, a, &eff, &flags, &failopen);
 	if (err) {
 		td_err("apply: out of memory");
 		return err;
 	}
-	err = td_state_apply(&a->m, &eff, &a->st);
+	/* drained / down / override flags go into td_backends so tdctl can tell without us */
+	err = td_state_apply_flags(&a->m, &eff, flags, &a->st);
+	free(flags);
 	if (err) {
 		td_config_free(&eff);
 		return err;
@@ -179,7 +177,7 @@ int td_agent_reload(struct td_agent *a, const char *why)
 	struct td_errors errs = {};
 	size_t i, n_ovr = a->ovr.n;
 	__u8 mode;
-	int err;
+	int err, mfd = -1;
 
 	td_info("%s: reloading %s", why, a->config_path);
 	err = td_config_load(a->config_path, &ncfg, &errs);
@@ -216,8 +214,21 @@ int td_agent_reload(struct td_agent *a, const char *why)
 	if (strcmp(ncfg.admin_socket, a->cfg.admin_socket))
 		td_warn("reload: node.admin_socket change needs a restart; still serving %s",
 			a->admin_path);
-	if (strcmp(ncfg.metrics_listen, a->cfg.metrics_listen))
-		td_warn("reload: node.metrics_listen change needs a restart; ignored");
+	/* a changed node.metrics_listen re-binds: the new listener first, or nothing changes */
+	if (strcmp(ncfg.metrics_listen, a->metrics_addr) && ncfg.metrics_listen[0]) {
+		mfd = td_agent_metrics_open(ncfg.metrics_listen);
+		if (mfd < 0) {
+			td_errors_add(&errs, a->config_path, 0, "node.metrics_listen: cannot listen "
+				      "on %s: %s", ncfg.metrics_listen,
+				      mfd == -EACCES ? "not a loopback address" : strerror(-mfd));
+			td_err("reload: rejected; running state unchanged (generation %u), metrics "
+			       "still on %s", a->st.generation,
+			       a->metrics_addr[0] ? a->metrics_addr : "off");
+			td_reload_record(a, false, &errs);
+			td_config_free(&ncfg);
+			return -EINVAL;
+		}
+	}
 	for (i = 0; i < ncfg.n_ifaces; i++) {
 		if (td_cfg_iface(&a->cfg, ncfg.ifaces[i].name, &mode) &&
 		    mode == ncfg.ifaces[i].xdp_mode)
@@ -231,6 +242,8 @@ int td_agent_reload(struct td_agent *a, const char *why)
 			       a->st.generation);
 			td_reload_record(a, false, &errs);
 			td_config_free(&ncfg);
+			if (mfd >= 0)
+				close(mfd);
 			return err;
 		}
 	}
@@ -245,7 +258,16 @@ int td_agent_reload(struct td_agent *a, const char *why)
 		       "retries", strerror(-err));
 		td_reload_record(a, false, &errs);
 		td_config_free(&ncfg);
+		if (mfd >= 0)
+			close(mfd);
 		return err;
+	}
+	if (strcmp(ncfg.metrics_listen, a->metrics_addr)) {
+		td_info("reload: node.metrics_listen %s -> %s",
+			a->metrics_addr[0] ? a->metrics_addr : "off",
+			ncfg.metrics_listen[0] ? ncfg.metrics_listen : "off");
+		if (td_agent_metrics_start(a, mfd, ncfg.metrics_listen))
+			td_err("reload: metrics endpoint off until the next reload or restart");
 	}
 	for (i = 0; i < a->cfg.n_ifaces; i++)
 		if (!td_cfg_iface(&ncfg, a->cfg.ifaces[i].name, NULL))
@@ -375,8 +397,8 @@ static char *td_resp_status(struct td_agent *a)
 	json_object_object_add(ag, "config", json_object_new_string(a->config_path));
 	json_object_object_add(ag, "bpffs", json_object_new_string(a->bpffs));
 	json_object_object_add(ag, "admin_socket", json_object_new_string(a->admin_path));
-	json_object_object_add(ag, "metrics_listen",
-			       json_object_new_string(td_agent_metrics_listen(&a->cfg)));
+	json_object_object_add(ag, "metrics_listen", json_object_new_string(
+		a->metrics_addr[0] ? a->metrics_addr : "off"));
 	json_object_object_add(ag, "started", json_object_new_int64((int64_t)a->started));
 	json_object_object_add(ag, "uptime_s",
 			       json_object_new_int64((int64_t)(time(NULL) - a->started)));

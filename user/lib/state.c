@@ -410,6 +410,12 @@ static int td_state_read(const struct td_maps *m, struct td_state_read *r, struc
 
 int td_state_apply(const struct td_maps *m, const struct td_config *cfg, struct td_state *st)
 {
+	return td_state_apply_flags(m, cfg, NULL, st);
+}
+
+int td_state_apply_flags(const struct td_maps *m, const struct td_config *cfg,
+			 const __u8 *be_flags, struct td_state *st)
+{
 	struct td_state_read r = {};
 	struct td_state_view v = {};
 	struct td_state_plan p = {};
@@ -515,6 +521,8 @@ int td_state_apply(const struct td_maps *m, const struct td_config *cfg, struct 
 			nb.svc_id = sid;
 			nb.weight = b->weight;
 			nb.flags = TD_BE_F_ACTIVE;
+			if (be_flags)
+				nb.flags |= be_flags[k] & TD_STATE_BE_INFO_FLAGS;
 			if (kept && (old->flags & TD_BE_F_NEXTHOP)) {
 				nb.flags |= TD_BE_F_NEXTHOP;
 				memcpy(nb.dmac, old->dmac, sizeof(nb.dmac));
@@ -572,7 +580,7 @@ int td_state_apply(const struct td_maps *m, const struct td_config *cfg, struct 
 	for (id = 0; id < TD_MAX_BACKENDS; id++) {
 		if (be_keep[id] || !(r.bes[id].flags & TD_BE_F_ACTIVE))
 			continue;
-		r.bes[id].flags &= ~(TD_BE_F_ACTIVE | TD_BE_F_NEXTHOP);
+		r.bes[id].flags &= ~(TD_BE_F_ACTIVE | TD_BE_F_NEXTHOP | TD_STATE_BE_INFO_FLAGS);
 		bpf_map_update_elem(m->backends, &id, &r.bes[id], BPF_ANY);
 	}
 
@@ -824,14 +832,26 @@ int td_overrides_change(struct td_overrides *ovr, const struct td_config *file, 
 int td_state_runtime(const struct td_config *file, const struct td_overrides *ovr,
 		     td_be_down_fn down, void *arg, struct td_config *out, size_t *n_failopen)
 {
-	struct td_config c = *file;
-	size_t i, j, k, n, failopen = 0;
+	return td_state_runtime_flags(file, ovr, down, arg, out, NULL, n_failopen);
+}
+
+int td_state_runtime_flags(const struct td_config *file, const struct td_overrides *ovr,
+			   td_be_down_fn down, void *arg, struct td_config *out, __u8 **be_flags,
+			   size_t *n_failopen)
+{
+	struct td_config c = {};
+	__u8 *flags = NULL, *fl;
+	size_t i, j, k, n, nf = 0, failopen = 0;
 	int err = 0;
 
-	c.ifaces = NULL;
-	c.services = NULL;
-	c.n_services = 0;
-	c.n_ifaces = 0;
+	/* scalars only: the runtime view has no interfaces' or other sections' pointers shared
+	 * with file (td_config_free of the view must never free what file owns) */
+	memcpy(c.path, file->path, sizeof(c.path));
+	memcpy(c.bpffs, file->bpffs, sizeof(c.bpffs));
+	memcpy(c.admin_socket, file->admin_socket, sizeof(c.admin_socket));
+	memcpy(c.metrics_listen, file->metrics_listen, sizeof(c.metrics_listen));
+	c.maglev_size = file->maglev_size;
+	c.conntrack_size = file->conntrack_size;
 	if (file->n_ifaces) {
 		c.ifaces = calloc(file->n_ifaces, sizeof(*c.ifaces));
 		if (!c.ifaces) {
@@ -842,7 +862,9 @@ int td_state_runtime(const struct td_config *file, const struct td_overrides *ov
 		c.n_ifaces = file->n_ifaces;
 	}
 	c.services = calloc(file->n_services + 1, sizeof(*c.services));
-	if (!c.services) {
+	if (be_flags)
+		flags = calloc(td_state_n_backends(file) + ovr->n + 1, sizeof(*flags));
+	if (!c.services || (be_flags && !flags)) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
@@ -859,6 +881,7 @@ int td_state_runtime(const struct td_config *file, const struct td_overrides *ov
 			err = -ENOMEM;
 			goto cleanup;
 		}
+		fl = flags ? flags + nf : NULL;
 		for (j = 0; j < fs->n_backends; j++) {
 			const struct td_backend_cfg *b = &fs->backends[j];
 			const struct td_override *o = td_ovr_find(ovr, fs->name, &b->addr,
@@ -867,8 +890,11 @@ int td_state_runtime(const struct td_config *file, const struct td_overrides *ov
 			if (o && (o->op == TD_OVR_REMOVE || o->op == TD_OVR_ADD))
 				continue;   /* removed (or replaced by the added entry below) */
 			s->backends[s->n_backends] = *b;
-			if (o && o->op == TD_OVR_DRAIN)
+			if (o && o->op == TD_OVR_DRAIN) {
 				s->backends[s->n_backends].weight = 0;
+				if (fl)
+					fl[s->n_backends] |= TD_BE_F_DRAINED;
+			}
 			s->n_backends++;
 		}
 		for (k = 0; k < ovr->n; k++) {
@@ -877,6 +903,8 @@ int td_state_runtime(const struct td_config *file, const struct td_overrides *ov
 
 			if (o->op != TD_OVR_ADD || strncmp(o->service, fs->name, TD_NAME_LEN))
 				continue;
+			if (fl)   /* added at runtime, or a file backend re-weighted */
+				fl[s->n_backends] |= TD_BE_F_OVERRIDE;
 			b = &s->backends[s->n_backends++];
 			memset(b, 0, sizeof(*b));
 			b->addr = o->addr;
@@ -884,6 +912,7 @@ int td_state_runtime(const struct td_config *file, const struct td_overrides *ov
 			b->port = o->port;
 			b->weight = o->weight;
 		}
+		nf += s->n_backends;
 		/* health: down backends get weight 0, unless that empties the service */
 		n = s->n_backends;
 		for (j = 0; j < n; j++) {
@@ -895,15 +924,24 @@ int td_state_runtime(const struct td_config *file, const struct td_overrides *ov
 			failopen++;
 			continue;
 		}
-		for (j = 0; down && j < n; j++)
-			if (down(arg, s, &s->backends[j]))
+		for (j = 0; down && j < n; j++) {
+			if (down(arg, s, &s->backends[j])) {
 				s->backends[j].weight = 0;
+				if (fl)
+					fl[j] |= TD_BE_F_DOWN;
+			}
+		}
 	}
 	if (n_failopen)
 		*n_failopen = failopen;
+	if (be_flags) {
+		*be_flags = flags;
+		flags = NULL;
+	}
 	*out = c;
 	memset(&c, 0, sizeof(c));
 cleanup:
+	free(flags);
 	td_config_free(&c);
 	return err;
 }

@@ -35,6 +35,18 @@ struct td_state {
  * success.
  */
 int td_state_apply(const struct td_maps *m, const struct td_config *cfg, struct td_state *st);
+/*
+ * The informational td_backends flags (abi.h): the ring already reflects them, the datapath
+ * never reads them; they let tdctl say why a backend has weight 0 with the agent down.
+ */
+#define TD_STATE_BE_INFO_FLAGS (TD_BE_F_DRAINED | TD_BE_F_DOWN | TD_BE_F_OVERRIDE)
+/*
+ * td_state_apply, and each backend also gets be_flags[k] & TD_STATE_BE_INFO_FLAGS (one entry
+ * per backend of cfg, flattened in config order, as td_state_runtime_flags() returns them;
+ * NULL = none set). A change of these flags alone rewrites the td_backends entry, never a ring.
+ */
+int td_state_apply_flags(const struct td_maps *m, const struct td_config *cfg,
+			 const __u8 *be_flags, struct td_state *st);
 void td_state_free(struct td_state *st);
 
 /* ---- pure parts, testable without a kernel ------------------------------------------------ */
@@ -134,14 +146,24 @@ typedef bool (*td_be_down_fn)(void *arg, const struct td_service_cfg *s,
 			      const struct td_backend_cfg *b);
 
 /*
- * out := a deep copy of file with ovr applied (removed backends dropped, added ones appended,
- * drained ones at weight 0) and, when down is given, backends that are down at weight 0 —
- * except when that would leave a service with weight in the file's view and none at all in the
- * runtime view because of health alone: then health is ignored for that service (fail open,
- * docs/operations.md). *n_failopen (may be NULL) counts such services. Free out with
+ * out := a deep copy of file's node and l4 parts with ovr applied (removed backends dropped,
+ * added ones appended, drained ones at weight 0) and, when down is given, backends that are
+ * down at weight 0 — except when that would leave a service with weight in the file's view and
+ * none at all in the runtime view because of health alone: then health is ignored for that
+ * service (fail open, docs/operations.md). *n_failopen (may be NULL) counts such services. Free out with
  * td_config_free. 0 or -ENOMEM.
  */
 int td_state_runtime(const struct td_config *file, const struct td_overrides *ovr,
 		     td_be_down_fn down, void *arg, struct td_config *out, size_t *n_failopen);
+/*
+ * td_state_runtime, and when be_flags is not NULL *be_flags receives a malloc'd array (free())
+ * with one entry per backend of out, flattened in config order: TD_BE_F_DRAINED (drained by
+ * the admin API), TD_BE_F_OVERRIDE (added or re-weighted by the admin API), TD_BE_F_DOWN (at
+ * weight 0 because its health check fails; never set in a service that fails open). Only the
+ * scalar node/l4 settings, interfaces and services are copied into out.
+ */
+int td_state_runtime_flags(const struct td_config *file, const struct td_overrides *ovr,
+			   td_be_down_fn down, void *arg, struct td_config *out, __u8 **be_flags,
+			   size_t *n_failopen);
 
 #endif

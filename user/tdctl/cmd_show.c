@@ -171,6 +171,39 @@ static struct json_object **tdctl_agent_backends(struct json_object *status)
 	return by_id;
 }
 
+/*
+ * State of one backend: from the agent when it answers (ab), else from the informational
+ * td_backends flags the agent left behind (TD_BE_F_DRAINED/DOWN/OVERRIDE). Without the agent
+ * nothing checks health, so a backend not marked down is "unknown".
+ */
+struct tdctl_be_state {
+	const char *health;   /* "up" | "down" | "unknown" */
+	bool drained;
+	bool override;        /* added or re-weighted at runtime */
+};
+
+static void tdctl_be_state(const struct td_backend *x, struct json_object *ab,
+			   struct tdctl_be_state *st)
+{
+	const char *h;
+
+	st->drained = x->flags & TD_BE_F_DRAINED;
+	st->override = x->flags & TD_BE_F_OVERRIDE;
+	st->health = (x->flags & TD_BE_F_DOWN) ? "down" : "unknown";
+	if (!ab)
+		return;
+	h = tdctl_jstr(ab, "health");
+	st->drained = json_object_get_boolean(tdctl_jget(ab, "drained"));
+	st->override = !strcmp(tdctl_jstr(ab, "source"), "runtime") || st->override;
+	st->health = !strcmp(h, "up") ? "up" : !strcmp(h, "down") ? "down" : "unknown";
+}
+
+/* the STATE word: drained wins over health */
+static const char *tdctl_state_word(const struct tdctl_be_state *st)
+{
+	return st->drained ? "drained" : st->health;
+}
+
 /* ---- status ----------------------------------------------------------------------------- */
 
 static void tdctl_status_agent(const struct tdctl *ctl, struct json_object *ag)
@@ -189,6 +222,13 @@ static void tdctl_status_agent(const struct tdctl *ctl, struct json_object *ag)
 	printf("agent      running (pid %lld, version %s), generation %lld, config %s\n",
 	       tdctl_jint(a, "pid"), tdctl_jstr(a, "version"), tdctl_jint(ag, "generation"),
 	       tdctl_jstr(a, "config"));
+	if (strcmp(tdctl_jstr(a, "metrics_listen"), "off") && tdctl_jstr(a, "metrics_listen")[0])
+		printf("metrics    http://%s/metrics\n", tdctl_jstr(a, "metrics_listen"));
+	else
+		printf("metrics    off\n");
+	if (tdctl_jint(ag, "health_failopen_services"))
+		printf("health     %lld service(s) with every backend down: failing open\n",
+		       tdctl_jint(ag, "health_failopen_services"));
 	if (lr) {
 		t = (time_t)tdctl_jint(lr, "time");
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
@@ -215,12 +255,14 @@ static void tdctl_status_agent(const struct tdctl *ctl, struct json_object *ag)
 
 int tdctl_cmd_status(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int argc, char **argv)
 {
-	struct json_object *ag = NULL;
+	struct json_object *ag = NULL, **abe = NULL;
+	struct tdctl_be_state bst;
 	struct tdctl_view v;
 	__u32 xdp_id, tc_id, key, next, id;
 	void *prev = NULL;
 	long flows;
 	int n_svc = 0, n_be = 0, n_if = 0, rc;
+	int n_up = 0, n_down = 0, n_drained = 0, n_unknown = 0;
 
 	if (tdctl_want_help(cmd, argc, argv))
 		return 0;
@@ -233,8 +275,25 @@ int tdctl_cmd_status(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int a
 	td_dp_prog_ids(ctl->bpffs, &xdp_id, &tc_id);
 	for (id = 0; id < TD_MAX_SERVICES; id++)
 		n_svc += v.info[id].in_use ? 1 : 0;
-	for (id = 0; id < TD_MAX_BACKENDS; id++)
-		n_be += (v.bes[id].flags & TD_BE_F_ACTIVE) ? 1 : 0;
+	abe = tdctl_agent_backends(ag);
+	for (id = 0; id < TD_MAX_BACKENDS; id++) {
+		const char *w;
+
+		if (!(v.bes[id].flags & TD_BE_F_ACTIVE) || v.bes[id].svc_id >= TD_MAX_SERVICES ||
+		    !v.info[v.bes[id].svc_id].in_use)
+			continue;
+		n_be++;
+		tdctl_be_state(&v.bes[id], abe ? abe[id] : NULL, &bst);
+		w = tdctl_state_word(&bst);
+		if (!strcmp(w, "drained"))
+			n_drained++;
+		else if (!strcmp(w, "up"))
+			n_up++;
+		else if (!strcmp(w, "down"))
+			n_down++;
+		else
+			n_unknown++;
+	}
 	flows = tdctl_count_keys(v.m.ct, sizeof(struct td_flow_key));
 
 	if (ctl->json) {
@@ -277,7 +336,9 @@ int tdctl_cmd_status(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int a
 		n_if++;
 	}
 	if (ctl->json) {
-		printf("],\"services\":%d,\"backends\":%d,\"flows\":%ld", n_svc, n_be, flows);
+		printf("],\"services\":%d,\"backends\":%d,\"backend_states\":{\"up\":%d,"
+		       "\"down\":%d,\"drained\":%d,\"unknown\":%d},\"flows\":%ld", n_svc, n_be,
+		       n_up, n_down, n_drained, n_unknown, flows);
 		printf(",\"agent\":%s", tdctl_jtext(tdctl_jget(ag, "agent")));
 		if (ag)
 			printf(",\"generation\":%lld,\"last_reload\":%s,\"overrides_in_effect\":%s,"
@@ -287,10 +348,12 @@ int tdctl_cmd_status(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int a
 			       tdctl_jtext(tdctl_jget(ag, "overrides")));
 		printf("}\n");
 	} else {
-		printf("%s\nservices   %d\nbackends   %d\nflows      %ld\n",
-		       n_if ? "" : "interfaces (none attached)\n", n_svc, n_be, flows);
+		printf("%s\nservices   %d\nbackends   %d (up %d, down %d, drained %d, unknown %d)\n"
+		       "flows      %ld\n", n_if ? "" : "interfaces (none attached)\n", n_svc, n_be,
+		       n_up, n_down, n_drained, n_unknown, flows);
 		tdctl_status_agent(ctl, ag);
 	}
+	free(abe);
 	json_object_put(ag);
 	tdctl_view_close(&v);
 	return 0;
@@ -355,41 +418,31 @@ int tdctl_cmd_services(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int
 
 			if (!tdctl_be_of(&v, b, id))
 				continue;
-			td_addr_format(&x->addr, x->family, be, sizeof(be));
 			struct json_object *ab = abe ? abe[b] : NULL;
+			struct tdctl_be_state bst;
 
+			td_addr_format(&x->addr, x->family, be, sizeof(be));
+			tdctl_be_state(x, ab, &bst);
 			if (ctl->json) {
 				printf("%s{\"id\":%u,\"address\":\"%s\",\"port\":%u,\"weight\":%u,"
-				       "\"active\":%s,\"nexthop\":%s", nb ? "," : "", b, be,
+				       "\"active\":%s,\"nexthop\":%s,\"health\":\"%s\","
+				       "\"drained\":%s,\"override\":%s", nb ? "," : "", b, be,
 				       ntohs(x->port), x->weight,
 				       (x->flags & TD_BE_F_ACTIVE) ? "true" : "false",
-				       (x->flags & TD_BE_F_NEXTHOP) ? "true" : "false");
+				       (x->flags & TD_BE_F_NEXTHOP) ? "true" : "false", bst.health,
+				       bst.drained ? "true" : "false",
+				       bst.override ? "true" : "false");
 				if (ab)
-					printf(",\"configured_weight\":%lld,\"drained\":%s,"
-					       "\"source\":\"%s\",\"health\":\"%s\"",
-					       tdctl_jint(ab, "weight"),
-					       json_object_get_boolean(tdctl_jget(ab, "drained")) ?
-					       "true" : "false", tdctl_jstr(ab, "source"),
-					       tdctl_jstr(ab, "health"));
+					printf(",\"configured_weight\":%lld,\"source\":\"%s\"",
+					       tdctl_jint(ab, "weight"), tdctl_jstr(ab, "source"));
 				printf("}");
 			} else {
 				char state[48];
 
 				td_endpoint_format(&x->addr, x->family, ntohs(x->port), ep,
 						   sizeof(ep));
-				state[0] = '\0';
-				if (ab) {
-					const char *h = tdctl_jstr(ab, "health");
-
-					snprintf(state, sizeof(state), "%s%s%s%s",
-						 json_object_get_boolean(tdctl_jget(ab, "drained")) ?
-						 "drained " : "",
-						 strcmp(tdctl_jstr(ab, "source"), "runtime") ? "" :
-						 "runtime ", strcmp(h, "none") ? "health:" : "",
-						 strcmp(h, "none") ? h : "");
-				}
-				if (!state[0])
-					snprintf(state, sizeof(state), "-");
+				snprintf(state, sizeof(state), "%s%s", tdctl_state_word(&bst),
+					 bst.override ? " (runtime)" : "");
 				if (!nb)
 					printf("     %-6s %-40s %6s %-6s %-7s %s\n", "BE", "ADDRESS",
 					       "WEIGHT", "ACTIVE", "NEXTHOP", "STATE");
