@@ -393,6 +393,9 @@ static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 	td_info("ready: %zu services, %zu backends, %zu interfaces, admin socket %s, metrics %s",
 		a.st.n_services, a.st.n_backends, a.cfg.n_ifaces, a.admin_path,
 		a.metrics ? a.metrics_addr : "off");
+	if (a.cfg.mesh.present)
+		td_warn("mesh: section validated but not applied by this version of tdagent "
+			"(no cgroup programs attached; see docs/mesh.md)");
 
 	ev_run(a.loop, 0);
 
