@@ -121,6 +121,59 @@ ctl conntrack | head -n 15
 step "bpftool map dump pinned $BPFFS/td_svc (VIP -> service; first 44 lines)"
 bpftool map dump pinned "$BPFFS/td_svc" | head -n 44
 
+step "operations: drain, health checks, reload, metrics (web4)"
+web4_round() { # web4_round LABEL: 6 new connections, print who answered
+	local out="" i
+	for i in 1 2 3 4 5 6; do
+		out+="$(cl curl -s --max-time 2 http://10.200.0.100/ || echo none) "
+	done
+	printf '  %-44s -> %s\n' "$1" "$out"
+	OPS_LAST=$out
+}
+web4_state() { ctl --json services | python3 -c '
+import json, sys
+for s in json.load(sys.stdin)["services"]:
+    if s["name"] == "web4":
+        print("  web4 backends: " + ", ".join("%s:%d %s%s" % (b["address"], b["port"], b.get("health", "?"),
+              " drained" if b.get("drained") else "") for b in s["backends"]))'; }
+ops_ok=0 ops_bad=0
+ops_check() { if eval "$2"; then ops_ok=$((ops_ok + 1)); else ops_bad=$((ops_bad + 1)); echo "  !! $1"; fi; }
+
+ctl backend drain web4 10.10.13.2:8080 | sed 's/^/  /'
+web4_round "after drain of b3 (10.10.13.2)"
+ops_check "drained b3 still got new connections" '[[ $OPS_LAST != *b3* ]]'
+ctl backend undrain web4 10.10.13.2:8080 | sed 's/^/  /'
+
+kill "${TOPO_PIDS[0]}" 2>/dev/null; wait "${TOPO_PIDS[0]}" 2>/dev/null
+echo "  stopped the server of b1; the agent's HTTP checks (every 500 ms, fall 2) notice"
+for _ in $(seq 1 40); do web4_state | grep -q '10.10.11.2:8080 down' && break; sleep 0.1; done
+web4_state
+web4_round "with b1 down"
+ops_check "b1 was not taken out" '[[ $OPS_LAST != *b1* && $OPS_LAST != *none* ]]'
+topo_spawn "${TOPO_BACKENDS[0]}" "$TMP/$P-srv-b1-again.log" python3 "$REPO/selftests/netns/servers.py" \
+	--name b1 --tcp 8080 --udp 5353 --lifetime 100
+for _ in $(seq 1 40); do web4_state | grep -q '10.10.11.2:8080 up' && break; sleep 0.1; done
+echo "  restarted it (rise 2):"
+web4_state
+
+cp "$TMP/td.yaml" "$TMP/td.yaml.orig"
+echo "  bad: [unclosed" >>"$TMP/td.yaml"
+echo "  tdctl reload with a broken file (nothing changes):"
+out=$(ctl reload 2>&1); rc=$?
+sed 's/^/    /' <<<"$out"
+ops_check "a broken file was accepted" '((rc != 0))'
+sed 's/weight: 3 }/weight: 1 }/' "$TMP/td.yaml.orig" >"$TMP/td.yaml"
+echo "  tdctl reload after setting b3's weight to 1 (only web4's ring is rebuilt):"
+out=$(ctl reload 2>&1); rc=$?
+sed 's/^/    /' <<<"$out"
+ops_check "a valid reload failed" '((rc == 0))'
+
+echo "  curl http://127.0.0.1:9469/metrics (inside the LB namespace), a few lines:"
+nsenter --net="/run/netns/$P-lb" curl -s --max-time 2 http://127.0.0.1:9469/metrics |
+	grep -E '^td_(service_new_flows_total\{service="web4"|backend_up\{service="web4"|config_generation)' |
+	sed 's/^/    /'
+ops_check "no metrics" 'nsenter --net="/run/netns/$P-lb" curl -sf --max-time 2 http://127.0.0.1:9469/metrics | grep -q td_config_generation'
+
 step "report"
 ok=0 bad=0
 for k in "${LABELS[@]}"; do
@@ -130,5 +183,8 @@ for k in "${LABELS[@]}"; do
 	printf '  %-38s %s\n' "$k" "$dist"
 	if ((n_none)); then bad=$((bad + 1)); else ok=$((ok + 1)); fi
 done
-echo "  services answering every request: $ok of $((ok + bad)); took $(($(date +%s) - T0)) s"
-((bad == 0))
+echo "  services answering every request: $ok of $((ok + bad))"
+echo "  operations (drain, health, reload, metrics) as expected: $ops_ok of $((ops_ok + ops_bad))"
+echo "  took $(($(date +%s) - T0)) s. Look around yourself with: tdctl status | services | stats |"
+echo "  conntrack, tdctl backend drain SERVICE ADDR:PORT, bpftool map dump pinned $BPFFS/<map>"
+((bad == 0 && ops_bad == 0))
