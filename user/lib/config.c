@@ -732,6 +732,86 @@ static void td_parse_health(struct td_cfg_ctx *c, yaml_node_t *n, const char *pa
 	}
 }
 
+/* A required service name (1..TD_NAME_LEN-1 of [A-Za-z0-9_.-]) into out. */
+static bool td_get_name(struct td_cfg_ctx *c, yaml_node_t *parent, yaml_node_t *v,
+			const char *path, char out[TD_NAME_LEN])
+{
+	char sub[TD_PATH_LEN];
+	const char *s;
+
+	td_path_fmt(sub, sizeof(sub), "%s.name", path);
+	if (!v) {
+		td_cerr(c, parent, "%s: missing required key 'name'", path);
+		return false;
+	}
+	if (!td_get_str(c, v, sub, &s))
+		return false;
+	if (strlen(s) >= TD_NAME_LEN) {
+		td_cerr(c, v, "%s: name '%s' is too long (max %d characters)", sub, s,
+			TD_NAME_LEN - 1);
+		return false;
+	}
+	if (!td_name_valid(s)) {
+		td_cerr(c, v, "%s: invalid character in name '%s' (allowed: A-Z a-z 0-9 _ . -)",
+			sub, s);
+		return false;
+	}
+	snprintf(out, TD_NAME_LEN, "%s", s);
+	return true;
+}
+
+/*
+ * A service endpoint: required vip and port, optional proto (left as is when absent).
+ * *vip_ok / *port_ok say which parts are usable (backends are checked against them).
+ * Returns false when any part is invalid.
+ */
+static bool td_get_endpoint(struct td_cfg_ctx *c, yaml_node_t *parent, const char *path,
+			    yaml_node_t *vvip, yaml_node_t *vport, yaml_node_t *vproto,
+			    union td_addr *vip, __u8 *family, __u16 *port, __u8 *proto,
+			    bool *vip_ok, bool *port_ok)
+{
+	char sub[TD_PATH_LEN];
+	bool ok = true;
+	const char *s;
+	long long x;
+
+	*vip_ok = *port_ok = false;
+	td_path_fmt(sub, sizeof(sub), "%s.vip", path);
+	if (!vvip) {
+		td_cerr(c, parent, "%s: missing required key 'vip'", path);
+	} else if (td_get_str(c, vvip, sub, &s)) {
+		if (td_addr_parse(s, vip, family))
+			td_cerr(c, vvip, "%s: invalid IP address '%s'", sub, s);
+		else
+			*vip_ok = true;
+	}
+	td_path_fmt(sub, sizeof(sub), "%s.port", path);
+	if (!vport) {
+		td_cerr(c, parent, "%s: missing required key 'port'", path);
+	} else if (td_get_int(c, vport, sub, 1, 65535, &x)) {
+		*port = (__u16)x;
+		*port_ok = true;
+	}
+	ok = *vip_ok && *port_ok;
+	if (vproto) {
+		td_path_fmt(sub, sizeof(sub), "%s.proto", path);
+		if (td_get_str(c, vproto, sub, &s)) {
+			int pr = td_proto_parse(s);
+
+			if (pr < 0) {
+				td_cerr(c, vproto, "%s: invalid proto '%s' (expected tcp or udp)",
+					sub, s);
+				ok = false;
+			} else {
+				*proto = (__u8)pr;
+			}
+		} else {
+			ok = false;
+		}
+	}
+	return ok;
+}
+
 static void td_parse_service(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
 			     struct td_config *cfg)
 {
@@ -743,7 +823,6 @@ static void td_parse_service(struct td_cfg_ctx *c, yaml_node_t *n, const char *p
 	char sub[TD_PATH_LEN], ep[TD_ENDPOINTSTRLEN];
 	yaml_node_t *v[K_N];
 	const char *s;
-	long long x;
 	size_t nbe = 0;
 
 	memset(svc, 0, sizeof(*svc));
@@ -753,69 +832,17 @@ static void td_parse_service(struct td_cfg_ctx *c, yaml_node_t *n, const char *p
 	if (!td_map_get(c, n, path, keys, K_N, v))
 		return;
 
-	td_path_fmt(sub, sizeof(sub), "%s.name", path);
-	if (!v[K_NAME]) {
-		td_cerr(c, n, "%s: missing required key 'name'", path);
-	} else if (td_get_str(c, v[K_NAME], sub, &s)) {
-		if (strlen(s) >= TD_NAME_LEN) {
-			td_cerr(c, v[K_NAME], "%s: name '%s' is too long (max %d characters)", sub, s,
-				TD_NAME_LEN - 1);
-		} else if (!td_name_valid(s)) {
-			td_cerr(c, v[K_NAME],
-				"%s: invalid character in name '%s' (allowed: A-Z a-z 0-9 _ . -)",
-				sub, s);
-		} else {
-			snprintf(svc->name, sizeof(svc->name), "%s", s);
-			name_ok = true;
-			for (size_t i = 0; i < cfg->n_services; i++) {
-				if (!strcmp(cfg->services[i].name, s)) {
-					td_cerr(c, v[K_NAME],
-						"%s: duplicate service name '%s' (first at line %d)",
-						sub, s, cfg->services[i].line);
-					name_ok = false;
-					break;
-				}
-			}
+	name_ok = td_get_name(c, n, v[K_NAME], path, svc->name);
+	for (size_t i = 0; name_ok && i < cfg->n_services; i++) {
+		if (!strcmp(cfg->services[i].name, svc->name)) {
+			td_cerr(c, v[K_NAME], "%s.name: duplicate service name '%s' (first at line %d)",
+				path, svc->name, cfg->services[i].line);
+			name_ok = false;
 		}
 	}
 	ok &= name_ok;
-
-	td_path_fmt(sub, sizeof(sub), "%s.vip", path);
-	if (!v[K_VIP]) {
-		td_cerr(c, n, "%s: missing required key 'vip'", path);
-	} else if (td_get_str(c, v[K_VIP], sub, &s)) {
-		if (td_addr_parse(s, &svc->vip, &svc->family))
-			td_cerr(c, v[K_VIP], "%s: invalid IP address '%s'", sub, s);
-		else
-			vip_ok = true;
-	}
-	ok &= vip_ok;
-
-	td_path_fmt(sub, sizeof(sub), "%s.port", path);
-	if (!v[K_PORT]) {
-		td_cerr(c, n, "%s: missing required key 'port'", path);
-	} else if (td_get_int(c, v[K_PORT], sub, 1, 65535, &x)) {
-		svc->port = (__u16)x;
-		port_ok = true;
-	}
-	ok &= port_ok;
-
-	if (v[K_PROTO]) {
-		td_path_fmt(sub, sizeof(sub), "%s.proto", path);
-		if (td_get_str(c, v[K_PROTO], sub, &s)) {
-			int p = td_proto_parse(s);
-
-			if (p < 0) {
-				td_cerr(c, v[K_PROTO], "%s: invalid proto '%s' (expected tcp or udp)",
-					sub, s);
-				ok = false;
-			} else {
-				svc->proto = (__u8)p;
-			}
-		} else {
-			ok = false;
-		}
-	}
+	ok &= td_get_endpoint(c, n, path, v[K_VIP], v[K_PORT], v[K_PROTO], &svc->vip,
+			      &svc->family, &svc->port, &svc->proto, &vip_ok, &port_ok);
 	if (v[K_MODE]) {
 		td_path_fmt(sub, sizeof(sub), "%s.mode", path);
 		if (td_get_str(c, v[K_MODE], sub, &s)) {
@@ -1001,7 +1028,6 @@ static void td_parse_mesh_service(struct td_cfg_ctx *c, yaml_node_t *n, const ch
 	bool ok = true, vip_ok = false, port_ok = false;
 	yaml_node_t *v[K_N];
 	const char *s;
-	long long x;
 	size_t nbe = 0;
 
 	memset(svc, 0, sizeof(*svc));
@@ -1011,31 +1037,22 @@ static void td_parse_mesh_service(struct td_cfg_ctx *c, yaml_node_t *n, const ch
 	if (!td_map_get(c, n, path, keys, K_N, v))
 		return;
 
-	td_path_fmt(sub, sizeof(sub), "%s.name", path);
-	ok = false;
-	if (!v[K_NAME]) {
-		td_cerr(c, n, "%s: missing required key 'name'", path);
-	} else if (td_get_str(c, v[K_NAME], sub, &s)) {
-		const struct td_mesh_service_cfg *o = td_mesh_find(m, s);
+	ok = td_get_name(c, n, v[K_NAME], path, svc->name);
+	if (ok && !strcmp(svc->name, TD_MESH_UNKNOWN_NAME)) {
+		td_cerr(c, v[K_NAME], "%s.name: '%s' is reserved for cgroups of no service", path,
+			svc->name);
+		ok = false;
+	} else if (ok) {
+		const struct td_mesh_service_cfg *o = td_mesh_find(m, svc->name);
 
-		if (strlen(s) >= TD_NAME_LEN)
-			td_cerr(c, v[K_NAME], "%s: name '%s' is too long (max %d characters)", sub, s,
-				TD_NAME_LEN - 1);
-		else if (!td_name_valid(s))
-			td_cerr(c, v[K_NAME],
-				"%s: invalid character in name '%s' (allowed: A-Z a-z 0-9 _ . -)",
-				sub, s);
-		else if (!strcmp(s, TD_MESH_UNKNOWN_NAME))
-			td_cerr(c, v[K_NAME], "%s: '%s' is reserved for cgroups of no service", sub,
-				s);
-		else if (o)
-			td_cerr(c, v[K_NAME], "%s: duplicate service name '%s' (first at line %d)",
-				sub, s, o->line);
-		else
-			ok = true;
-		if (ok)
-			snprintf(svc->name, sizeof(svc->name), "%s", s);
+		if (o) {
+			td_cerr(c, v[K_NAME], "%s.name: duplicate service name '%s' (first at line %d)",
+				path, svc->name, o->line);
+			ok = false;
+		}
 	}
+	if (!ok)
+		svc->name[0] = '\0';
 
 	if (v[K_CGROUP]) {
 		td_path_fmt(sub, sizeof(sub), "%s.cgroup", path);
@@ -1065,42 +1082,8 @@ static void td_parse_mesh_service(struct td_cfg_ctx *c, yaml_node_t *n, const ch
 		}
 	}
 
-	td_path_fmt(sub, sizeof(sub), "%s.vip", path);
-	if (!v[K_VIP]) {
-		td_cerr(c, n, "%s: missing required key 'vip'", path);
-	} else if (td_get_str(c, v[K_VIP], sub, &s)) {
-		if (td_addr_parse(s, &svc->vip, &svc->family))
-			td_cerr(c, v[K_VIP], "%s: invalid IP address '%s'", sub, s);
-		else
-			vip_ok = true;
-	}
-	ok &= vip_ok;
-
-	td_path_fmt(sub, sizeof(sub), "%s.port", path);
-	if (!v[K_PORT]) {
-		td_cerr(c, n, "%s: missing required key 'port'", path);
-	} else if (td_get_int(c, v[K_PORT], sub, 1, 65535, &x)) {
-		svc->port = (__u16)x;
-		port_ok = true;
-	}
-	ok &= port_ok;
-
-	if (v[K_PROTO]) {
-		td_path_fmt(sub, sizeof(sub), "%s.proto", path);
-		if (td_get_str(c, v[K_PROTO], sub, &s)) {
-			int p = td_proto_parse(s);
-
-			if (p < 0) {
-				td_cerr(c, v[K_PROTO], "%s: invalid proto '%s' (expected tcp or udp)",
-					sub, s);
-				ok = false;
-			} else {
-				svc->proto = (__u8)p;
-			}
-		} else {
-			ok = false;
-		}
-	}
+	ok &= td_get_endpoint(c, n, path, v[K_VIP], v[K_PORT], v[K_PROTO], &svc->vip,
+			      &svc->family, &svc->port, &svc->proto, &vip_ok, &port_ok);
 	if (v[K_SOCKMAP]) {
 		td_path_fmt(sub, sizeof(sub), "%s.sockmap", path);
 		ok &= td_get_bool(c, v[K_SOCKMAP], sub, &svc->sockmap);
