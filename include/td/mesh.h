@@ -25,9 +25,11 @@
 #define TD_MAP_M_PAIR    "td_m_pair"    /* PERCPU_HASH td_mesh_pair_key -> td_mesh_pair_stats    */
 #define TD_MAP_M_SK      "td_m_sk"      /* SK_STORAGE socket -> td_mesh_sk (VIPs to restore)     */
 #define TD_MAP_M_EVENTS  "td_m_events"  /* RINGBUF td_mesh_event (denials)                       */
+#define TD_MAP_M_SOCKS   "td_m_socks"   /* SOCKHASH td_mesh_sock_key -> socket (redirect members)  */
+#define TD_MAP_M_JOIN    "td_m_join"    /* LRU_HASH td_mesh_sock_key -> td_mesh_join (pending)    */
 
 /* program pin names under the bpffs folder, and the program (function) names */
-#define TD_PIN_PROG_M_PREFIX "prog_m_"  /* prog_m_connect4 ... prog_m_getpeer6 */
+#define TD_PIN_PROG_M_PREFIX "prog_m_"  /* prog_m_connect4 ... prog_m_getpeer6, prog_m_sockops, prog_m_msg */
 
 /* ---- limits ------------------------------------------------------------------------------- */
 #define TD_MESH_MAX_SERVICES  256        /* ids 1..255; 0 = unknown                         */
@@ -40,6 +42,13 @@
 #define TD_MESH_SK_VIPS       4          /* (backend -> VIP) pairs remembered per socket    */
 #define TD_MESH_EVENTS_SIZE   (256 * 1024)   /* ring buffer bytes                           */
 #define TD_MESH_ID_UNKNOWN    0u
+#define TD_MESH_MAX_SOCKS     65536      /* sockets in the redirect SOCKHASH                */
+/*
+ * Default bound for semantic 4 (no backpressure on redirected data): a socket stops redirecting
+ * (its messages take the TCP path) while its peer holds more than this many redirected bytes
+ * unread. Load-time knob of sk_msg (0 = unbounded, for tests that document the kernel).
+ */
+#define TD_MESH_REDIR_BUDGET  (4u << 20)
 
 TD_STATIC_ASSERT((TD_MESH_SLOTS & (TD_MESH_SLOTS - 1)) == 0, "slots must be a power of 2");
 TD_STATIC_ASSERT(TD_MESH_MAX_BACKENDS <= TD_MESH_SLOTS, "every backend needs a slot");
@@ -66,6 +75,21 @@ enum td_mesh_counter {
 	TD_M_ERR_EVENT,            /* ring buffer full: denial counted but not reported         */
 	TD_M_ERR_SK_STORAGE,       /* socket storage unavailable: VIP will not be restored      */
 	TD_M_ERR_PAIR,             /* pair counter entry could not be created                   */
+	/* sockops: SOCKHASH membership, decided once at establishment */
+	TD_M_SOCK_JOIN_ACTIVE,     /* connecting socket joined td_m_socks (both services opted in) */
+	TD_M_SOCK_JOIN_PASSIVE,    /* accepted socket joined: its connecting peer is a member     */
+	TD_M_SOCK_SKIP_OPTOUT,     /* meshed connection, a service did not opt in: plain TCP      */
+	TD_M_ERR_SOCK_UPDATE,      /* bpf_sock_hash_update failed: the socket stays plain TCP     */
+	/* sk_msg: one verdict per sendmsg chunk of a member socket */
+	TD_M_MSG_REDIRECT,         /* message redirected to the peer socket                       */
+	TD_M_MSG_REDIRECT_BYTES,   /* bytes of those messages                                     */
+	TD_M_MSG_PASS_NO_PEER,     /* peer not a member (remote, outside the mesh, closed): TCP   */
+	TD_M_MSG_PASS_BUDGET,      /* switch to the TCP path: peer holds >= budget unread bytes   */
+	TD_M_MSG_PASS_TCP,         /* message on the TCP path (after no_peer/budget/err_psock)    */
+	TD_M_MSG_REARM,            /* back to redirect: TCP bytes all read, peer under budget     */
+	TD_M_MSG_PASS_FOREIGN,     /* socket in td_m_socks without td's join mark: TCP            */
+	TD_M_ERR_REDIRECT,         /* reserved: bpf_msg_redirect_hash refused (counted no_peer)   */
+	TD_M_ERR_PSOCK,            /* peer's unread bytes not readable: switch to the TCP path    */
 	TD_M_CNT_MAX
 };
 
@@ -124,9 +148,9 @@ struct td_mesh_pair_stats {
 	__u64 datagrams;      /* unconnected UDP datagrams translated */
 	__u64 denials;        /* connect()/sendmsg() refused by policy */
 	__u64 no_backend;     /* refused: no healthy backend */
-	__u64 bytes_tx;       /* reserved for sockops (src -> dst payload) */
-	__u64 bytes_rx;       /* reserved for sockops (dst -> src payload) */
-	__u64 srtt_us;        /* reserved for sockops (last smoothed RTT seen) */
+	__u64 bytes_tx;       /* src -> dst payload: TCP bytes acked (sockops) + redirected (sk_msg) */
+	__u64 bytes_rx;       /* dst -> src payload: TCP bytes received + redirected by the peer */
+	__u64 srtt_us;        /* smoothed RTT of the last RTT sample on this CPU (sockops) */
 };
 TD_STATIC_ASSERT(sizeof(struct td_mesh_pair_stats) == 56, "td_mesh_pair_stats size");
 
@@ -141,6 +165,12 @@ struct td_mesh_sk_vip {
 };
 TD_STATIC_ASSERT(sizeof(struct td_mesh_sk_vip) == 40, "td_mesh_sk_vip size");
 
+/* td_mesh_sk.sm: redirect state of a socket (written by sockops and sk_msg only) */
+#define TD_MESH_SM_JOINED   0x1   /* added to td_m_socks by sockops at establishment        */
+#define TD_MESH_SM_PASSIVE  0x2   /* the accepted side (src/dst copied from the peer)        */
+#define TD_MESH_SM_TCP      0x4   /* messages take the TCP path until the peer has read all  */
+#define TD_MESH_SM_COUNT    0x8   /* connecting side of a meshed TCP connection: counts bytes */
+
 /* td_m_sk value: per socket */
 struct td_mesh_sk {
 	struct td_mesh_sk_vip vips[TD_MESH_SK_VIPS];  /* [0]: the connect(); others: sendmsg */
@@ -148,8 +178,39 @@ struct td_mesh_sk {
 	__u32 src;                /* identity of the connecting/sending cgroup */
 	__u32 dst;                /* service id of the last translation */
 	__u32 flags;              /* TD_MESH_SVC_F_* of that service */
+	__u32 sm;                 /* TD_MESH_SM_* */
+	__u32 pad;
+	__u64 redir_bytes;        /* payload this socket redirected to its peer */
+	__u64 peer_sk;            /* kernel address of the peer (last redirect target), 0 none */
+	__u64 tcp_tx_seen;        /* bytes_acked already added to the pair's bytes_tx */
+	__u64 tcp_rx_seen;        /* bytes_received already added to the pair's bytes_rx */
 };
-TD_STATIC_ASSERT(sizeof(struct td_mesh_sk) == 176, "td_mesh_sk size");
+TD_STATIC_ASSERT(sizeof(struct td_mesh_sk) == 216, "td_mesh_sk size");
+
+/*
+ * td_m_socks key: a socket's own TCP 4-tuple. A v4-mapped IPv6 socket uses the IPv4 form so
+ * that it meets an IPv4 peer. The peer of a socket is found under the reversed tuple.
+ */
+struct td_mesh_sock_key {
+	union td_addr local;      /* be */
+	union td_addr remote;     /* be */
+	__u16 local_port;         /* host order */
+	__u16 remote_port;        /* host order */
+	__u8  family;             /* enum td_family */
+	__u8  pad[3];             /* must be zero */
+};
+TD_STATIC_ASSERT(sizeof(struct td_mesh_sock_key) == 40, "td_mesh_sock_key size");
+
+/*
+ * td_m_join value, under the connecting member's own key: written when it joins, read (and
+ * deleted) by the accepted side's PASSIVE_ESTABLISHED, which joins only when it finds one;
+ * deleted when the connecting socket closes. sockops cannot hold a socket from td_m_socks.
+ */
+struct td_mesh_join {
+	__u32 src;            /* identity of the connecting side */
+	__u32 dst;            /* service id it connected to */
+};
+TD_STATIC_ASSERT(sizeof(struct td_mesh_join) == 8, "td_mesh_join size");
 
 /* td_m_events record */
 enum td_mesh_event_type { TD_MESH_EV_DENY = 1, TD_MESH_EV_NO_BACKEND = 2 };

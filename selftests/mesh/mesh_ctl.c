@@ -12,6 +12,7 @@
 #include "config.h"
 #include "log.h"
 #include "mesh.h"
+#include "sockmap_io.h"
 
 static void td_usage(void)
 {
@@ -24,7 +25,15 @@ static void td_usage(void)
 		"       td_mesh_ctl counters BPFFS\n"
 		"       td_mesh_ctl pair BPFFS SRC DST\n"
 		"       td_mesh_ctl unpin BPFFS\n"
-		"       td_mesh_ctl cgid PATH\n");
+		"       td_mesh_ctl cgid PATH\n"
+		"       td_mesh_ctl load BPFFS [REDIRECT_BUDGET_BYTES]   (0 = unbounded)\n"
+		"       td_mesh_ctl socks BPFFS                          (SOCKHASH members)\n"
+		"       td_mesh_ctl pairs BPFFS\n"
+		"       td_mesh_ctl stress-server ADDR PORT CONNS TIMEOUT_S SEED\n"
+		"       td_mesh_ctl stress-client HOST PORT CONNS TOTAL_BYTES TIMEOUT_S SEED "
+		"RESET_PERMILLE\n"
+		"       td_mesh_ctl reorder BPFFS PORT MARK\n"
+		"       td_mesh_ctl sockdel BPFFS LADDR LPORT RADDR RPORT\n");
 }
 
 struct td_ev_ctx {
@@ -40,6 +49,16 @@ static void td_ev_print(const struct td_mesh_event *e, void *arg)
 	printf("%s\n", td_mesh_event_format(c->m, e, line, sizeof(line)));
 	fflush(stdout);
 	c->n++;
+}
+
+static void td_pair_print(__u32 src, __u32 dst, const struct td_mesh_pair_stats *s, void *arg)
+{
+	char a[TD_NAME_LEN + 8], b[TD_NAME_LEN + 8];
+
+	printf("%s -> %s connections %llu bytes_tx %llu bytes_rx %llu srtt_us %llu\n",
+	       td_mesh_id_name(arg, src, a, sizeof(a)), td_mesh_id_name(arg, dst, b, sizeof(b)),
+	       (unsigned long long)s->connections, (unsigned long long)s->bytes_tx,
+	       (unsigned long long)s->bytes_rx, (unsigned long long)s->srtt_us);
 }
 
 static long long td_now_ms(void)
@@ -146,6 +165,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[1];
+	{
+		bool handled;
+
+		err = td_io_main(argc, argv, &handled);
+		if (handled)
+			goto cleanup;
+	}
 	if (!strcmp(cmd, "cgid")) {
 		__u64 id;
 
@@ -155,7 +181,11 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (!strcmp(cmd, "load")) {
-		err = td_mesh_load(argv[2], &adopted);
+		struct td_mesh_load_opts lo = { .redir_budget = TD_MESH_REDIR_BUDGET };
+
+		if (argc == 4)
+			lo.redir_budget = (__u32)strtoul(argv[3], NULL, 10);
+		err = td_mesh_load_opts(argv[2], &lo, &adopted);
 		if (!err)
 			printf("%s\n", adopted ? "adopted" : "created");
 		goto cleanup;
@@ -191,6 +221,10 @@ int main(int argc, char **argv)
 		err = td_mesh_counters(&m, v);
 		for (unsigned int i = 0; !err && i < TD_M_CNT_MAX; i++)
 			printf("%s %llu\n", td_mesh_counter_name(i), (unsigned long long)v[i]);
+	} else if (!strcmp(cmd, "socks")) {
+		printf("%d\n", td_mesh_socks_count(&m));
+	} else if (!strcmp(cmd, "pairs")) {
+		err = td_mesh_pairs_foreach(&m, td_pair_print, &m);
 	} else if (!strcmp(cmd, "pair") && argc == 5) {
 		struct td_mesh_pair_stats s;
 		__u32 src, dst;
@@ -205,9 +239,12 @@ int main(int argc, char **argv)
 			err = 0;
 		}
 		if (!err)
-			printf("connections %llu datagrams %llu denials %llu no_backend %llu\n",
+			printf("connections %llu datagrams %llu denials %llu no_backend %llu "
+			       "bytes_tx %llu bytes_rx %llu srtt_us %llu\n",
 			       (unsigned long long)s.connections, (unsigned long long)s.datagrams,
-			       (unsigned long long)s.denials, (unsigned long long)s.no_backend);
+			       (unsigned long long)s.denials, (unsigned long long)s.no_backend,
+			       (unsigned long long)s.bytes_tx, (unsigned long long)s.bytes_rx,
+			       (unsigned long long)s.srtt_us);
 	} else {
 		td_usage();
 		err = -EINVAL;

@@ -139,7 +139,7 @@ t_eq "apply mesh config" "0" "$?"
 t_eq "attach to $CGR" "0" "$?"
 "$MESH_CTL" attach "$BPFFS" "$CGR" 2>>"$TMP/attach.log"
 n=$(bpftool cgroup show "$CGR" 2>/dev/null | grep -c ' td_m_')
-t_eq "8 programs attached once (re-attach is idempotent)" "8" "$n"
+t_eq "9 programs attached once (8 + sockops; re-attach is idempotent)" "9" "$n"
 
 t_section "translation by weight (TCP IPv4)"
 r=$(in_cg frontend python3 "$PEERS" many 10.96.0.10 80 "$N_CONN")
@@ -246,7 +246,7 @@ t_eq "nothing was applied: default allow still in force" "True" "$(j 'd["ok"]' <
 
 t_section "detach"
 n=$("$MESH_CTL" detach "$BPFFS" "$CGR")
-t_eq "detach removes the 8 programs" "8" "$n"
+t_eq "detach removes the 9 programs (8 + sockops)" "9" "$n"
 n=$(bpftool cgroup show "$CGR" 2>/dev/null | grep -c ' td_m_')
 t_eq "nothing td left attached to $CGR" "0" "$n"
 r=$(in_cg frontend python3 "$PEERS" one 10.96.0.10 80)

@@ -19,6 +19,8 @@
 #include "mesh.h"
 #include "names.h"
 #include "sock_lb.skel.h"
+#include "sockops.skel.h"
+#include "sk_msg.skel.h"
 
 /* ---- maps ---------------------------------------------------------------------------------- */
 
@@ -38,6 +40,8 @@ static const struct td_mesh_map_slot td_mesh_map_slots[] = {
 	{ TD_MAP_M_PAIR, offsetof(struct td_mesh_maps, pair) },
 	{ TD_MAP_M_SK, offsetof(struct td_mesh_maps, sk) },
 	{ TD_MAP_M_EVENTS, offsetof(struct td_mesh_maps, events) },
+	{ TD_MAP_M_SOCKS, offsetof(struct td_mesh_maps, socks) },
+	{ TD_MAP_M_JOIN, offsetof(struct td_mesh_maps, join) },
 };
 #define TD_MESH_N_MAPS (sizeof(td_mesh_map_slots) / sizeof(td_mesh_map_slots[0]))
 
@@ -56,9 +60,12 @@ static const struct td_mesh_prog td_mesh_progs[] = {
 	{ "recvmsg6", BPF_CGROUP_UDP6_RECVMSG },
 	{ "getpeer4", BPF_CGROUP_INET4_GETPEERNAME },
 	{ "getpeer6", BPF_CGROUP_INET6_GETPEERNAME },
+	{ "sockops", BPF_CGROUP_SOCK_OPS },
 };
 #define TD_MESH_N_PROGS (sizeof(td_mesh_progs) / sizeof(td_mesh_progs[0]))
 #define TD_MESH_PROG_PREFIX "td_m_"
+/* the sk_msg program: attached to td_m_socks (not to a cgroup), pinned as prog_m_msg */
+#define TD_MESH_MSG_HOOK "msg"
 
 static int *td_mesh_map_fd(struct td_mesh_maps *m, size_t i)
 {
@@ -211,11 +218,33 @@ cleanup:
 	return err;
 }
 
-int td_mesh_load(const char *bpffs, bool *adopted)
+/* pin every td_m_* program of obj as prog_m_<hook> */
+static int td_mesh_pin_progs(struct bpf_object *obj, const char *bpffs)
+{
+	struct bpf_program *prog;
+	int err = 0;
+
+	bpf_object__for_each_program(prog, obj) {
+		const char *name = bpf_program__name(prog);
+		char pin[64];
+
+		if (strncmp(name, TD_MESH_PROG_PREFIX, strlen(TD_MESH_PROG_PREFIX)))
+			continue;
+		snprintf(pin, sizeof(pin), "%s%s", TD_PIN_PROG_M_PREFIX,
+			 name + strlen(TD_MESH_PROG_PREFIX));
+		err = td_mesh_pin_replace(bpf_program__fd(prog), bpffs, pin);
+		if (err)
+			break;
+	}
+	return err;
+}
+
+int td_mesh_load_opts(const char *bpffs, const struct td_mesh_load_opts *opts, bool *adopted)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = bpffs);
 	struct sock_lb *skel = NULL;
-	struct bpf_program *prog;
+	struct sockops *ops = NULL;
+	struct sk_msg *msg = NULL;
 	char path[PATH_MAX];
 	int err;
 
@@ -227,33 +256,53 @@ int td_mesh_load(const char *bpffs, bool *adopted)
 		goto cleanup;
 	*adopted = access(path, F_OK) == 0;
 	skel = sock_lb__open_opts(&oo);
-	if (!skel) {
+	ops = sockops__open_opts(&oo);
+	msg = sk_msg__open_opts(&oo);
+	if (!skel || !ops || !msg) {
 		err = -errno;
-		td_err("mesh: cannot open BPF object sock_lb: %s", strerror(-err));
+		td_err("mesh: cannot open the mesh BPF objects: %s", strerror(-err));
 		goto cleanup;
 	}
+	msg->rodata->td_redir_budget = opts ? opts->redir_budget : TD_MESH_REDIR_BUDGET;
 	err = sock_lb__load(skel);
+	if (!err)
+		err = sockops__load(ops);
+	if (!err)
+		err = sk_msg__load(msg);
 	if (err) {
-		td_err("mesh: cannot load sock_lb (pinned mesh maps at %s incompatible? unpin them): %s",
-		       bpffs, strerror(-err));
+		td_err("mesh: cannot load the mesh programs (pinned mesh maps at %s incompatible? "
+		       "unpin them): %s", bpffs, strerror(-err));
 		goto cleanup;
 	}
-	bpf_object__for_each_program(prog, skel->obj) {
-		const char *name = bpf_program__name(prog);
-		char pin[64];
-
-		if (strncmp(name, TD_MESH_PROG_PREFIX, strlen(TD_MESH_PROG_PREFIX)))
-			continue;
-		snprintf(pin, sizeof(pin), "%s%s", TD_PIN_PROG_M_PREFIX,
-			 name + strlen(TD_MESH_PROG_PREFIX));
-		err = td_mesh_pin_replace(bpf_program__fd(prog), bpffs, pin);
-		if (err)
-			goto cleanup;
+	err = td_mesh_pin_progs(skel->obj, bpffs);
+	if (!err)
+		err = td_mesh_pin_progs(ops->obj, bpffs);
+	if (!err)
+		err = td_mesh_pin_progs(msg->obj, bpffs);
+	if (err)
+		goto cleanup;
+	/*
+	 * sk_msg belongs to the SOCKHASH: the map keeps it (like its pin keeps the map). A new
+	 * program replaces the old one for sockets that join from now on; members keep theirs.
+	 */
+	if (bpf_prog_attach(bpf_program__fd(msg->progs.td_m_msg), bpf_map__fd(msg->maps.td_m_socks),
+			    BPF_SK_MSG_VERDICT, 0)) {
+		err = -errno;
+		td_err("mesh: cannot attach sk_msg to %s: %s", TD_MAP_M_SOCKS, strerror(-err));
+		goto cleanup;
 	}
-	td_debug("mesh: datapath %s at %s", *adopted ? "adopted" : "pinned", bpffs);
+	td_debug("mesh: datapath %s at %s (redirect budget %u bytes)",
+		 *adopted ? "adopted" : "pinned", bpffs, msg->rodata->td_redir_budget);
 cleanup:
+	sk_msg__destroy(msg);
+	sockops__destroy(ops);
 	sock_lb__destroy(skel);
 	return err;
+}
+
+int td_mesh_load(const char *bpffs, bool *adopted)
+{
+	return td_mesh_load_opts(bpffs, NULL, adopted);
 }
 
 /* id of the map an fd refers to (0 on error) */
@@ -466,9 +515,9 @@ int td_mesh_unpin(const char *bpffs)
 		if (unlink(path) && errno != ENOENT && !err)
 			err = -errno;
 	}
-	for (size_t i = 0; i < TD_MESH_N_PROGS; i++) {
+	for (size_t i = 0; i <= TD_MESH_N_PROGS; i++) {
 		snprintf(path, sizeof(path), "%s/%s%s", bpffs, TD_PIN_PROG_M_PREFIX,
-			 td_mesh_progs[i].hook);
+			 i < TD_MESH_N_PROGS ? td_mesh_progs[i].hook : TD_MESH_MSG_HOOK);
 		if (unlink(path) && errno != ENOENT && !err)
 			err = -errno;
 	}
@@ -880,6 +929,19 @@ static const char *const td_mesh_counter_names[TD_M_CNT_MAX] = {
 	[TD_M_ERR_EVENT] = "err_event",
 	[TD_M_ERR_SK_STORAGE] = "err_sk_storage",
 	[TD_M_ERR_PAIR] = "err_pair",
+	[TD_M_SOCK_JOIN_ACTIVE] = "sock_join_active",
+	[TD_M_SOCK_JOIN_PASSIVE] = "sock_join_passive",
+	[TD_M_SOCK_SKIP_OPTOUT] = "sock_skip_optout",
+	[TD_M_ERR_SOCK_UPDATE] = "err_sock_update",
+	[TD_M_MSG_REDIRECT] = "msg_redirect",
+	[TD_M_MSG_REDIRECT_BYTES] = "msg_redirect_bytes",
+	[TD_M_MSG_PASS_NO_PEER] = "msg_pass_no_peer",
+	[TD_M_MSG_PASS_BUDGET] = "msg_pass_budget",
+	[TD_M_MSG_PASS_TCP] = "msg_pass_tcp",
+	[TD_M_MSG_REARM] = "msg_rearm",
+	[TD_M_MSG_PASS_FOREIGN] = "msg_pass_foreign",
+	[TD_M_ERR_REDIRECT] = "err_redirect",
+	[TD_M_ERR_PSOCK] = "err_psock",
 };
 
 const char *td_mesh_counter_name(unsigned int idx)
@@ -944,6 +1006,42 @@ int td_mesh_pair_read(const struct td_mesh_maps *m, __u32 src, __u32 dst,
 cleanup:
 	free(v);
 	return err;
+}
+
+int td_mesh_pairs_foreach(const struct td_mesh_maps *m, td_mesh_pair_fn fn, void *ctx)
+{
+	struct td_mesh_pair_key keys[256], *cur = NULL;
+	struct td_mesh_pair_stats st;
+	size_t n = 0;
+	int err = 0;
+
+	/* keys first (bounded), so a pair created meanwhile does not restart the walk */
+	while (n < sizeof(keys) / sizeof(keys[0]) &&
+	       !bpf_map_get_next_key(m->pair, cur, &keys[n])) {
+		cur = &keys[n];
+		n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		err = td_mesh_pair_read(m, keys[i].src, keys[i].dst, &st);
+		if (err == -ENOENT)
+			continue;
+		if (err)
+			break;
+		fn(keys[i].src, keys[i].dst, &st, ctx);
+	}
+	return err == -ENOENT ? 0 : err;
+}
+
+int td_mesh_socks_count(const struct td_mesh_maps *m)
+{
+	struct td_mesh_sock_key k, *cur = NULL;
+	int n = 0;
+
+	while (n < TD_MESH_MAX_SOCKS && !bpf_map_get_next_key(m->socks, cur, &k)) {
+		cur = &k;
+		n++;
+	}
+	return n;
 }
 
 /* ---- events -------------------------------------------------------------------------------- */

@@ -20,6 +20,8 @@ struct td_mesh_maps {
 	int pair;
 	int sk;
 	int events;
+	int socks;
+	int join;
 };
 
 void td_mesh_maps_init(struct td_mesh_maps *m);
@@ -41,8 +43,21 @@ int td_mesh_cgroup_id(const char *path, __u64 *id);
  */
 int td_mesh_load(const char *bpffs, bool *adopted);
 
+/* load-time knobs of the mesh programs */
+struct td_mesh_load_opts {
+	__u32 redir_budget;   /* bound of semantic 4 in bytes (TD_MESH_REDIR_BUDGET); 0 = none */
+};
 /*
- * Attach the pinned mesh programs to the cgroup2 folder cgroup (BPF_F_ALLOW_MULTI: other
+ * td_mesh_load with knobs (opts NULL: defaults). Loads sock_lb (the 8 cgroup socket-address
+ * programs), sockops (SOCKHASH membership, pair bytes/RTT) and sk_msg (redirect), pins all of
+ * them and attaches sk_msg to the pinned td_m_socks. Adopting pinned maps keeps every live
+ * SOCKHASH entry (and so every redirected connection): a reload never removes one.
+ */
+int td_mesh_load_opts(const char *bpffs, const struct td_mesh_load_opts *opts, bool *adopted);
+
+/*
+ * Attach the 9 pinned mesh cgroup programs (8 socket-address hooks and sockops) to the
+ * cgroup2 folder cgroup (BPF_F_ALLOW_MULTI: other
  * programs there keep running). A td mesh program of the same pinned maps already attached
  * there is replaced atomically (BPF_F_REPLACE); the same program is left alone.
  * 0 or -errno (logged).
@@ -53,7 +68,11 @@ int td_mesh_attach(const char *bpffs, const char *cgroup);
  * left by an earlier agent). Returns the number detached or -errno (logged).
  */
 int td_mesh_detach(const char *bpffs, const char *cgroup);
-/* Remove every mesh pin (maps and programs) under bpffs; the L4 pins stay. 0 or -errno. */
+/*
+ * Remove every mesh pin (maps and programs) under bpffs; the L4 pins stay. 0 or -errno.
+ * Teardown only: once nothing else holds td_m_socks, the kernel empties it and unread
+ * redirected data of live members is dropped (semantic 5). Never call it on restart/reload.
+ */
 int td_mesh_unpin(const char *bpffs);
 
 /*
@@ -93,6 +112,18 @@ int td_mesh_counters(const struct td_mesh_maps *m, __u64 *out);
 /* sum over CPUs of the pair (src, dst); -ENOENT when never seen */
 int td_mesh_pair_read(const struct td_mesh_maps *m, __u32 src, __u32 dst,
 		      struct td_mesh_pair_stats *out);
+
+/* callback of td_mesh_pairs_foreach: one (src, dst) pair, summed over CPUs */
+typedef void (*td_mesh_pair_fn)(__u32 src, __u32 dst, const struct td_mesh_pair_stats *s,
+				void *ctx);
+/*
+ * Call fn for every pair in td_m_pair (at most 256 per call): connections, datagrams,
+ * denials, no_backend, bytes each way (TCP + redirected) and the last smoothed RTT.
+ * 0 or -errno.
+ */
+int td_mesh_pairs_foreach(const struct td_mesh_maps *m, td_mesh_pair_fn fn, void *ctx);
+/* number of sockets in the redirect SOCKHASH (live redirect members) */
+int td_mesh_socks_count(const struct td_mesh_maps *m);
 
 /* ---- denial events ------------------------------------------------------------------------- */
 struct td_mesh_events;
