@@ -173,8 +173,7 @@ bool td_dp_is_pinned(const char *bpffs)
 	return td_pin_exists(bpffs, TD_MAP_IFACES) && td_pin_exists(bpffs, TD_PIN_PROG_XDP_LB);
 }
 
-/* Pin fd at bpffs/name, replacing an existing pin atomically (temp pin + rename). */
-static int td_pin_replace(int fd, const char *bpffs, const char *name)
+int td_pin_replace(int fd, const char *bpffs, const char *name)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	int err = 0;

@@ -47,6 +47,8 @@ void td_maps_close(struct td_maps *m);
 int td_bpffs_prepare(const char *bpffs);
 /* true when bpffs holds the td maps and program pins */
 bool td_dp_is_pinned(const char *bpffs);
+/* Pin fd at bpffs/name, replacing an existing pin atomically (temp pin + rename). 0 or -errno. */
+int td_pin_replace(int fd, const char *bpffs, const char *name);
 
 /*
  * Open xdp_lb and tc_lb with pin_root_path = bpffs: maps are created and pinned by name, or

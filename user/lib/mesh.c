@@ -195,29 +195,6 @@ int td_mesh_cgroup_id(const char *path, __u64 *id)
 
 /* ---- load, pin, attach --------------------------------------------------------------------- */
 
-/* Pin fd at bpffs/name, replacing an existing pin atomically (temp pin + rename). */
-static int td_mesh_pin_replace(int fd, const char *bpffs, const char *name)
-{
-	char path[PATH_MAX], tmp[PATH_MAX];
-	int err = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", bpffs, name);
-	snprintf(tmp, sizeof(tmp), "%s/%s_new_%d", bpffs, name, (int)getpid());
-	unlink(tmp);
-	if (bpf_obj_pin(fd, tmp)) {
-		err = -errno;
-		td_err("mesh: cannot pin %s: %s", tmp, strerror(-err));
-		goto cleanup;
-	}
-	if (rename(tmp, path)) {
-		err = -errno;
-		td_err("mesh: cannot rename %s to %s: %s", tmp, path, strerror(-err));
-		unlink(tmp);
-	}
-cleanup:
-	return err;
-}
-
 /* pin every td_m_* program of obj as prog_m_<hook> */
 static int td_mesh_pin_progs(struct bpf_object *obj, const char *bpffs)
 {
@@ -232,7 +209,7 @@ static int td_mesh_pin_progs(struct bpf_object *obj, const char *bpffs)
 			continue;
 		snprintf(pin, sizeof(pin), "%s%s", TD_PIN_PROG_M_PREFIX,
 			 name + strlen(TD_MESH_PROG_PREFIX));
-		err = td_mesh_pin_replace(bpf_program__fd(prog), bpffs, pin);
+		err = td_pin_replace(bpf_program__fd(prog), bpffs, pin);
 		if (err)
 			break;
 	}
