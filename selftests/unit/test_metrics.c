@@ -173,7 +173,55 @@ static const char mt_expected[] =
 	"# HELP td_datapath_drops_total Packets dropped by the datapath, by reason.\n"
 	"# TYPE td_datapath_drops_total counter\n"
 	"td_datapath_drops_total{reason=\"no_backend\"} 3\n"
-	"td_datapath_drops_total{reason=\"ttl\"} 0\n";
+	"td_datapath_drops_total{reason=\"ttl\"} 0\n"
+	/* no snap->mesh in the fixture: the mesh families have HELP and TYPE only */
+	"# HELP td_mesh_connections_total Mesh connect() calls to a service VIP translated to a backend, by source identity and destination service.\n"
+	"# TYPE td_mesh_connections_total counter\n"
+	"# HELP td_mesh_datagrams_total Unconnected UDP datagrams to a mesh service VIP translated to a backend.\n"
+	"# TYPE td_mesh_datagrams_total counter\n"
+	"# HELP td_mesh_denials_total Mesh connect()/sendmsg() calls refused by the identity policy (EPERM).\n"
+	"# TYPE td_mesh_denials_total counter\n"
+	"# HELP td_mesh_no_backend_total Mesh connect()/sendmsg() calls refused because the service had no healthy backend (ECONNREFUSED).\n"
+	"# TYPE td_mesh_no_backend_total counter\n"
+	"# HELP td_mesh_bytes_total Mesh TCP payload bytes between the pair: direction tx is src to dst, rx dst to src (TCP path and socket redirect).\n"
+	"# TYPE td_mesh_bytes_total counter\n"
+	"# HELP td_mesh_rtt_seconds Last smoothed TCP round-trip time seen for the pair (absent before a sample).\n"
+	"# TYPE td_mesh_rtt_seconds gauge\n"
+	"# HELP td_mesh_events_total Mesh datapath events by event (translations, policy verdicts, redirect, errors).\n"
+	"# TYPE td_mesh_events_total counter\n";
+
+/* mesh part: two pairs (one with an RTT sample), every mesh counter = its index */
+static struct td_stats_mesh_pair mt_pairs[2];
+static struct td_stats_mesh mt_mesh;
+
+static const struct td_stats_mesh *mt_mesh_fixture(void)
+{
+	unsigned int c;
+
+	memset(mt_pairs, 0, sizeof(mt_pairs));
+	memset(&mt_mesh, 0, sizeof(mt_mesh));
+	mt_pairs[0].src = 2;
+	mt_pairs[0].dst = 1;
+	snprintf(mt_pairs[0].src_name, sizeof(mt_pairs[0].src_name), "frontend");
+	snprintf(mt_pairs[0].dst_name, sizeof(mt_pairs[0].dst_name), "orders");
+	mt_pairs[0].s.connections = 300;
+	mt_pairs[0].s.datagrams = 4;
+	mt_pairs[0].s.bytes_tx = 600;
+	mt_pairs[0].s.bytes_rx = 1196;
+	mt_pairs[0].s.srtt_us = 1234567;
+	mt_pairs[1].src = 0;
+	mt_pairs[1].dst = 1;
+	snprintf(mt_pairs[1].src_name, sizeof(mt_pairs[1].src_name), "unknown");
+	snprintf(mt_pairs[1].dst_name, sizeof(mt_pairs[1].dst_name), "orders");
+	mt_pairs[1].s.denials = 201;
+	mt_pairs[1].s.no_backend = 2;
+	mt_mesh.pairs = mt_pairs;
+	mt_mesh.n_pairs = 2;
+	mt_mesh.n_services = 2;
+	for (c = 0; c < TD_M_CNT_MAX; c++)
+		mt_mesh.counters[c] = c;
+	return &mt_mesh;
+}
 
 /*
  * Print the fixture exposition with every datapath counter (td_unit --metrics-sample), so
@@ -194,6 +242,7 @@ int td_metrics_sample_print(void)
 		snap.counters[snap.n_counters++] = (struct td_stats_counter){
 			i, td_counter_name(i), td_counter_is_drop(i) != 0, i };
 	}
+	snap.mesh = mt_mesh_fixture();
 	td_metrics_buf_init(&b);
 	err = td_metrics_render(&b, &snap, &mt_agent);
 	if (!err)
@@ -584,6 +633,48 @@ static void test_validator(void)
 				    err, sizeof(err)), 2);
 }
 
+/* Mesh families: {src, dst} labels, both byte directions, RTT only with a sample, every event. */
+static void test_render_mesh(void)
+{
+	static const char *const want[] = {
+		"td_mesh_connections_total{src=\"frontend\",dst=\"orders\"} 300\n",
+		"td_mesh_connections_total{src=\"unknown\",dst=\"orders\"} 0\n",
+		"td_mesh_datagrams_total{src=\"frontend\",dst=\"orders\"} 4\n",
+		"td_mesh_denials_total{src=\"unknown\",dst=\"orders\"} 201\n",
+		"td_mesh_no_backend_total{src=\"unknown\",dst=\"orders\"} 2\n",
+		"td_mesh_bytes_total{src=\"frontend\",dst=\"orders\",direction=\"tx\"} 600\n",
+		"td_mesh_bytes_total{src=\"frontend\",dst=\"orders\",direction=\"rx\"} 1196\n",
+		"td_mesh_rtt_seconds{src=\"frontend\",dst=\"orders\"} 1.234567\n",
+		"td_mesh_events_total{event=\"connect\"} 0\n",
+		"td_mesh_events_total{event=\"deny_policy\"} 6\n",
+	};
+	struct td_stats_snapshot snap;
+	struct td_metrics_buf b;
+	char err[256];
+	size_t i;
+	int n;
+
+	mt_fixture(&snap);
+	snap.mesh = mt_mesh_fixture();
+	td_metrics_buf_init(&b);
+	CU_ASSERT_EQUAL_FATAL(td_metrics_render(&b, &snap, &mt_agent), 0);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (!strstr(b.data, want[i]))
+			fprintf(stderr, "\n    missing: %s", want[i]);
+		CU_ASSERT_PTR_NOT_NULL(strstr(b.data, want[i]));
+	}
+	CU_ASSERT_PTR_NULL(strstr(b.data, "td_mesh_rtt_seconds{src=\"unknown\""));
+	CU_ASSERT_EQUAL(TD_M_DENY_POLICY, 6);
+	n = mt_validate(b.data, err, sizeof(err));
+	if (n < 0)
+		fprintf(stderr, "\n    %s\n", err);
+	/* 2 pairs x (4 counters + 2 byte directions) + 1 RTT + every named mesh counter */
+	CU_ASSERT(n > MT_FIXTURE_SAMPLES + 13);
+	/* no embedded NUL: the text is exactly len bytes */
+	CU_ASSERT_EQUAL(strlen(b.data), b.len);
+	td_metrics_buf_free(&b);
+}
+
 /* The family table is what the code renders: same names, order and types, valid, documented. */
 static void test_family_table(void)
 {
@@ -595,7 +686,7 @@ static void test_family_table(void)
 	const char *p;
 
 	n = td_metrics_families(&fam);
-	CU_ASSERT_EQUAL_FATAL(n, 14);
+	CU_ASSERT_EQUAL_FATAL(n, 21);
 	mt_fixture(&snap);
 	td_metrics_buf_init(&b);
 	CU_ASSERT_EQUAL_FATAL(td_metrics_render(&b, &snap, &mt_agent), 0);
@@ -1375,6 +1466,7 @@ int td_suite_metrics(void)
 	    !CU_add_test(s, "label escaping", test_label_escaping) ||
 	    !CU_add_test(s, "exposition validator rejects bad input", test_validator) ||
 	    !CU_add_test(s, "family table matches output", test_family_table) ||
+	    !CU_add_test(s, "mesh families", test_render_mesh) ||
 	    !CU_add_test(s, "growable buffer", test_buf) ||
 	    !CU_add_test(s, "stats from per-CPU maps (root)", test_stats_read) ||
 	    !CU_add_test(s, "http GET/HEAD /metrics", test_http_get) ||

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "dp.h"
 #include "health.h"
+#include "mesh.h"
 #include "nl.h"
 #include "state.h"
 
@@ -29,7 +30,37 @@ struct td_reload_result {
 	struct td_errors errors; /* FILE:LINE: message lines of a rejected config          */
 };
 
+/*
+ * Mesh services have no health: key in the config: every backend of a mesh service gets a TCP
+ * check of its own address and port with these fixed settings (docs/operations.md). Their keys
+ * are "mesh:SERVICE/ADDR:PORT", apart from the L4 services' keys.
+ */
+#define TD_AGENT_MESH_HC_INTERVAL_MS 1000
+#define TD_AGENT_MESH_HC_TIMEOUT_MS  500
+#define TD_AGENT_MESH_HC_RISE        2
+#define TD_AGENT_MESH_HC_FALL        2
+#define TD_AGENT_MESH_HC_PREFIX      "mesh:"
+#define TD_AGENT_HC_KEYLEN           (TD_HC_KEYSTRLEN + 8)   /* room for the mesh: prefix */
+#define TD_AGENT_MESH_LOG_PER_S      10     /* denial log lines per second, then suppressed */
+
+/* The mesh as the agent drives it (user/lib/mesh.h does the work). */
+struct td_agent_mesh {
+	bool open;                   /* mesh programs pinned and maps open                      */
+	bool attached;               /* programs attached to root by this agent                 */
+	bool dirty;                  /* a mesh backend changed health: re-set its table         */
+	char root[PATH_MAX];         /* resolved mesh.cgroup_root the programs are attached to  */
+	struct td_mesh_maps maps;
+	struct td_mesh_events *events;   /* denial reader, NULL when off                        */
+	ev_io events_io;
+	ev_timer log_timer;          /* reports the lines suppressed in a window                */
+	double win_start;            /* rate limit window (ev_now)                              */
+	unsigned int win_lines;
+	__u64 suppressed;            /* lines not logged in the current window                  */
+	__u64 events_seen;           /* denial events read since start                          */
+};
+
 struct td_admin_srv;
+struct json_object;
 struct td_metrics_http;
 
 struct td_agent {
@@ -60,6 +91,7 @@ struct td_agent {
 	char metrics_addr[64];       /* address it is bound to ("" = off)                       */
 	ev_io metrics_io;
 	ev_timer metrics_timer;
+	struct td_agent_mesh mesh;
 	int stop_sig;
 };
 
@@ -83,6 +115,35 @@ char *td_agent_handle(void *arg, const char *line, size_t len);
 void td_agent_health_sync(struct td_agent *a);
 /* (Re)arm the health timer from td_health_next_deadline_ms(). */
 void td_agent_health_arm(struct td_agent *a);
+
+/* ---- mesh.c: the mesh: section (cgroup programs, identity policy, denial events) -------- */
+
+void td_agent_mesh_init(struct td_agent *a);
+/*
+ * Everything of cfg's mesh: section that can fail before anything changes: the cgroup root
+ * and every service's cgroup folder exist. Appends FILE:LINE errors to errs; 0 or -EINVAL.
+ */
+int td_agent_mesh_check(const struct td_agent *a, const struct td_config *cfg,
+			struct td_errors *errs);
+/*
+ * Make the running mesh follow cfg: with a mesh: section load/adopt the programs, apply the
+ * section (down backends left out), attach to its cgroup root (moving from an old root) and
+ * read denial events; without one, detach the programs (maps, live sockets and their state
+ * stay pinned). start: also detach programs left attached by an earlier agent when cfg has no
+ * mesh. 0 or -errno (logged).
+ */
+int td_agent_mesh_sync(struct td_agent *a, const struct td_config *cfg, bool start);
+/* Health changed for a mesh backend: swap in the selection tables of the healthy backends. */
+void td_agent_mesh_health(struct td_agent *a);
+/* Fill up to cap health targets (keys: cap x TD_AGENT_HC_KEYLEN) for the mesh backends. */
+size_t td_agent_mesh_targets(const struct td_agent *a, struct td_hc_target *t,
+			     char (*keys)[TD_AGENT_HC_KEYLEN], size_t cap);
+/* number of backends of cfg's mesh services */
+size_t td_agent_mesh_n_backends(const struct td_config *cfg);
+/* the "mesh" object of the admin status answer (NULL when cfg has no mesh and none is open) */
+struct json_object *td_agent_mesh_json(const struct td_agent *a);
+/* Stop the watchers and close the maps; attachments and pins stay. */
+void td_agent_mesh_stop(struct td_agent *a);
 
 /* ---- metrics_srv.c: the Prometheus endpoint on the agent's loop -------------------------- */
 

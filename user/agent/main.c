@@ -19,6 +19,7 @@
 #include "dp.h"
 #include "kfeatures.h"
 #include "log.h"
+#include "mesh_scan.h"
 #include "names.h"
 #include "nl.h"
 #include "state.h"
@@ -60,7 +61,8 @@ static void td_usage(FILE *f)
 		"      --admin-socket PATH  admin API socket (overrides node.admin_socket, $%s, %s)\n"
 		"  -v, --verbose      debug logging (incl. libbpf)\n"
 		"      --check        validate FILE only: errors as FILE:LINE: message, exit 2 if invalid\n"
-		"      --cleanup      detach every interface, unpin everything under the bpffs dir\n",
+		"      --cleanup      detach every interface and the mesh's cgroup programs, unpin\n"
+		"                     everything under the bpffs dir\n",
 		TD_BPFFS_DEFAULT, TD_ADMIN_SOCKET_ENV, TD_ADMIN_SOCKET_DEFAULT);
 }
 
@@ -278,6 +280,8 @@ static void td_health_run(struct td_agent *a)
 		td_warn("health: %s", strerror(-err));
 	if (a->health_dirty && td_agent_apply(a, &a->cfg, &a->ovr))
 		td_err("health: cannot apply the new backend set; retrying at the next change");
+	if (a->mesh.dirty)
+		td_agent_mesh_health(a);
 	td_agent_health_arm(a);
 }
 
@@ -296,6 +300,13 @@ static void td_on_health_change(void *arg, const char *key, bool healthy)
 {
 	struct td_agent *a = arg;
 
+	if (!strncmp(key, TD_AGENT_MESH_HC_PREFIX, strlen(TD_AGENT_MESH_HC_PREFIX))) {
+		td_info("health: %s is %s", key, healthy ?
+			"up: back in the mesh selection table" :
+			"down: out of the mesh selection table for new connections");
+		a->mesh.dirty = true;
+		return;
+	}
 	td_info("health: %s is %s", key, healthy ? "up: back in the Maglev ring" :
 		"down: out of the Maglev ring for new flows");
 	a->health_dirty = true;
@@ -315,6 +326,7 @@ static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 	snprintf(a.admin_path, sizeof(a.admin_path), "%s", td_pick_admin(o, &a.cfg));
 	a.started = time(NULL);
 	td_maps_init(&a.m);
+	td_agent_mesh_init(&a);
 	signal(SIGPIPE, SIG_IGN);
 
 	a.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
@@ -375,6 +387,19 @@ static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 		goto cleanup;
 	if (adopted)
 		td_reattach_recorded(a.bpffs, &a.m, &a.cfg);
+	if (a.cfg.mesh.present) {
+		struct td_errors errs = {};
+
+		err = td_agent_mesh_check(&a, &a.cfg, &errs);
+		for (size_t i = 0; i < errs.n; i++)
+			td_err("%s", errs.msgs[i]);
+		td_errors_free(&errs);
+		if (err)
+			goto cleanup;
+	}
+	err = td_agent_mesh_sync(&a, &a.cfg, true);
+	if (err)
+		goto cleanup;
 	a.nl = td_nl_open();
 	if (!a.nl) {
 		err = -errno;
@@ -390,12 +415,11 @@ static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 	ev_timer_start(a.loop, &a.refresh);
 	ev_io_start(a.loop, &a.health_io);
 	td_agent_health_sync(&a);
-	td_info("ready: %zu services, %zu backends, %zu interfaces, admin socket %s, metrics %s",
-		a.st.n_services, a.st.n_backends, a.cfg.n_ifaces, a.admin_path,
-		a.metrics ? a.metrics_addr : "off");
-	if (a.cfg.mesh.present)
-		td_warn("mesh: section validated but not applied by this version of tdagent "
-			"(no cgroup programs attached; see docs/mesh.md)");
+	td_info("ready: %zu services, %zu backends, %zu interfaces, %zu mesh service(s)%s%s, "
+		"admin socket %s, metrics %s", a.st.n_services, a.st.n_backends, a.cfg.n_ifaces,
+		a.mesh.attached ? a.cfg.mesh.n_services : 0,
+		a.mesh.attached ? " on cgroup " : " (mesh off)", a.mesh.attached ? a.mesh.root : "",
+		a.admin_path, a.metrics ? a.metrics_addr : "off");
 
 	ev_run(a.loop, 0);
 
@@ -412,6 +436,7 @@ cleanup:
 	}
 	if (a.loop)
 		td_agent_metrics_stop(&a);
+	td_agent_mesh_stop(&a);
 	td_admin_srv_free(a.admin);
 	td_health_free(a.health);
 	td_nl_close(a.nl);
@@ -447,8 +472,9 @@ int main(int argc, char **argv)
 		have_cfg = true;
 	}
 	if (o.check) {
-		printf("%s: valid (%zu services, %zu backends, %zu interfaces)\n", o.config,
-		       cfg.n_services, td_cfg_backends(&cfg), cfg.n_ifaces);
+		printf("%s: valid (%zu services, %zu backends, %zu interfaces, %zu mesh services)\n",
+		       o.config, cfg.n_services, td_cfg_backends(&cfg), cfg.n_ifaces,
+		       cfg.mesh.present ? cfg.mesh.n_services : 0);
 		rc = 0;
 		goto cleanup;
 	}
@@ -458,7 +484,14 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (o.cleanup) {
-		rc = td_dp_cleanup(td_pick_bpffs(&o, have_cfg ? &cfg : NULL)) ? TD_EXIT_FAIL : 0;
+		const char *bpffs = td_pick_bpffs(&o, have_cfg ? &cfg : NULL);
+
+		/* the mesh's cgroup programs first: they are found through the pins */
+		if (td_mesh_detach_everywhere(bpffs) < 0) {
+			rc = TD_EXIT_FAIL;
+			goto cleanup;
+		}
+		rc = td_dp_cleanup(bpffs) ? TD_EXIT_FAIL : 0;
 		goto cleanup;
 	}
 	rc = td_run(&o, &cfg) ? TD_EXIT_FAIL : 0;

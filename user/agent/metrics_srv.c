@@ -50,7 +50,7 @@ static int td_agent_metrics_render(void *arg, struct td_metrics_buf *out)
 		.health_arg = a,
 	};
 
-	return td_metrics_collect(out, &a->m, &info);
+	return td_metrics_collect_mesh(out, &a->m, a->mesh.open ? &a->mesh.maps : NULL, &info);
 }
 
 static void td_agent_metrics_run(struct td_agent *a)

@@ -42,7 +42,7 @@ void td_agent_health_sync(struct td_agent *a)
 {
 	struct td_config view = {};
 	struct td_hc_target *t = NULL;
-	char (*keys)[TD_HC_KEYSTRLEN] = NULL;
+	char (*keys)[TD_AGENT_HC_KEYLEN] = NULL;
 	size_t i, j, n = 0, cap;
 	int err;
 
@@ -53,7 +53,7 @@ void td_agent_health_sync(struct td_agent *a)
 		td_warn("health: out of memory, checks not updated");
 		return;
 	}
-	cap = td_state_n_backends(&view) + 1;
+	cap = td_state_n_backends(&view) + td_agent_mesh_n_backends(&a->cfg) + 1;
 	t = calloc(cap, sizeof(*t));
 	keys = calloc(cap, sizeof(*keys));
 	if (!t || !keys) {
@@ -81,6 +81,8 @@ void td_agent_health_sync(struct td_agent *a)
 			t[n].fall = h->fall;
 		}
 	}
+	/* mesh services: a TCP check of every backend (no health: key for them) */
+	n += td_agent_mesh_targets(a, t + n, keys + n, cap - n);
 	err = td_health_set(a->health, t, n);
 	if (err)
 		td_warn("health: cannot set %zu checks: %s", n, strerror(-err));
@@ -198,6 +200,8 @@ int td_agent_reload(struct td_agent *a, const char *why)
 				      "node.interfaces: unknown interface %s", ncfg.ifaces[i].name);
 		}
 	}
+	/* the mesh's cgroup folders too */
+	td_agent_mesh_check(a, &ncfg, &errs);
 	if (errs.n) {
 		for (i = 0; i < errs.n; i++)
 			td_err("%s", errs.msgs[i]);
@@ -256,6 +260,16 @@ int td_agent_reload(struct td_agent *a, const char *why)
 		td_errors_add(&errs, a->config_path, 0, "apply failed: %s", strerror(-err));
 		td_err("reload: apply failed (%s); maps may be partly updated, the next reload "
 		       "retries", strerror(-err));
+		td_reload_record(a, false, &errs);
+		td_config_free(&ncfg);
+		if (mfd >= 0)
+			close(mfd);
+		return err;
+	}
+	err = td_agent_mesh_sync(a, &ncfg, false);
+	if (err) {
+		td_errors_add(&errs, a->config_path, 0, "mesh apply failed: %s", strerror(-err));
+		td_err("reload: mesh apply failed (%s); the next reload retries", strerror(-err));
 		td_reload_record(a, false, &errs);
 		td_config_free(&ncfg);
 		if (mfd >= 0)
@@ -453,6 +467,7 @@ static char *td_resp_status(struct td_agent *a)
 		json_object_array_add(svcs, so);
 	}
 	json_object_object_add(o, "services", svcs);
+	json_object_object_add(o, "mesh", td_agent_mesh_json(a));
 	return td_json_line(o);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "mesh.h"
 #include "metrics.h"
 #include "names.h"
 
@@ -163,6 +164,13 @@ enum td_mfam {
 	TD_MF_BE_WEIGHT,
 	TD_MF_DP_EVENTS,
 	TD_MF_DP_DROPS,
+	TD_MF_MESH_CONNECTIONS,
+	TD_MF_MESH_DATAGRAMS,
+	TD_MF_MESH_DENIALS,
+	TD_MF_MESH_NO_BACKEND,
+	TD_MF_MESH_BYTES,
+	TD_MF_MESH_RTT,
+	TD_MF_MESH_EVENTS,
 	TD_MF_MAX
 };
 
@@ -197,6 +205,23 @@ static const struct td_metrics_family td_mfams[TD_MF_MAX] = {
 		"Datapath events and packets passed to the kernel stack, by event." },
 	[TD_MF_DP_DROPS] = { "td_datapath_drops_total", "counter", "reason",
 		"Packets dropped by the datapath, by reason." },
+	[TD_MF_MESH_CONNECTIONS] = { "td_mesh_connections_total", "counter", "src,dst",
+		"Mesh connect() calls to a service VIP translated to a backend, by source identity "
+		"and destination service." },
+	[TD_MF_MESH_DATAGRAMS] = { "td_mesh_datagrams_total", "counter", "src,dst",
+		"Unconnected UDP datagrams to a mesh service VIP translated to a backend." },
+	[TD_MF_MESH_DENIALS] = { "td_mesh_denials_total", "counter", "src,dst",
+		"Mesh connect()/sendmsg() calls refused by the identity policy (EPERM)." },
+	[TD_MF_MESH_NO_BACKEND] = { "td_mesh_no_backend_total", "counter", "src,dst",
+		"Mesh connect()/sendmsg() calls refused because the service had no healthy backend "
+		"(ECONNREFUSED)." },
+	[TD_MF_MESH_BYTES] = { "td_mesh_bytes_total", "counter", "src,dst,direction",
+		"Mesh TCP payload bytes between the pair: direction tx is src to dst, rx dst to src "
+		"(TCP path and socket redirect)." },
+	[TD_MF_MESH_RTT] = { "td_mesh_rtt_seconds", "gauge", "src,dst",
+		"Last smoothed TCP round-trip time seen for the pair (absent before a sample)." },
+	[TD_MF_MESH_EVENTS] = { "td_mesh_events_total", "counter", "event",
+		"Mesh datapath events by event (translations, policy verdicts, redirect, errors)." },
 };
 
 size_t td_metrics_families(const struct td_metrics_family **families)
@@ -326,6 +351,70 @@ static void td_metrics_render_counters(struct td_metrics_buf *b,
 	}
 }
 
+static void td_metrics_mesh_labels(struct td_metrics_buf *b, const struct td_stats_mesh_pair *p)
+{
+	td_metrics_buf_append(b, "{src=\"", 6);
+	td_metrics_buf_label_value(b, p->src_name);
+	td_metrics_buf_append(b, "\",dst=\"", 7);
+	td_metrics_buf_label_value(b, p->dst_name);
+	td_metrics_buf_append(b, "\"", 1);
+}
+
+static void td_metrics_render_mesh(struct td_metrics_buf *b, const struct td_stats_mesh *mesh)
+{
+	size_t i, n = mesh ? mesh->n_pairs : 0;
+	enum td_mfam f;
+	unsigned int c;
+
+	for (f = TD_MF_MESH_CONNECTIONS; f <= TD_MF_MESH_RTT; f++) {
+		td_metrics_header(b, f);
+		for (i = 0; i < n; i++) {
+			const struct td_stats_mesh_pair *p = &mesh->pairs[i];
+			const char *name = td_mfams[f].name;
+			__u64 v;
+
+			switch (f) {
+			case TD_MF_MESH_CONNECTIONS: v = p->s.connections; break;
+			case TD_MF_MESH_DATAGRAMS: v = p->s.datagrams; break;
+			case TD_MF_MESH_DENIALS: v = p->s.denials; break;
+			case TD_MF_MESH_NO_BACKEND: v = p->s.no_backend; break;
+			case TD_MF_MESH_BYTES:
+				td_metrics_buf_append(b, name, strlen(name));
+				td_metrics_mesh_labels(b, p);
+				td_metrics_buf_printf(b, ",direction=\"tx\"} %llu\n",
+						      (unsigned long long)p->s.bytes_tx);
+				td_metrics_buf_append(b, name, strlen(name));
+				td_metrics_mesh_labels(b, p);
+				td_metrics_buf_printf(b, ",direction=\"rx\"} %llu\n",
+						      (unsigned long long)p->s.bytes_rx);
+				continue;
+			default:
+				if (!p->s.srtt_us)
+					continue;
+				td_metrics_buf_append(b, name, strlen(name));
+				td_metrics_mesh_labels(b, p);
+				td_metrics_buf_printf(b, "} %llu.%06llu\n",
+						      (unsigned long long)(p->s.srtt_us / 1000000),
+						      (unsigned long long)(p->s.srtt_us % 1000000));
+				continue;
+			}
+			td_metrics_buf_append(b, name, strlen(name));
+			td_metrics_mesh_labels(b, p);
+			td_metrics_buf_printf(b, "} %llu\n", (unsigned long long)v);
+		}
+	}
+	td_metrics_header(b, TD_MF_MESH_EVENTS);
+	for (c = 0; mesh && c < TD_M_CNT_MAX; c++) {
+		const char *cn = td_mesh_counter_name(c);
+
+		if (!cn)
+			continue;
+		td_metrics_buf_printf(b, "%s{event=\"", td_mfams[TD_MF_MESH_EVENTS].name);
+		td_metrics_buf_label_value(b, cn);
+		td_metrics_buf_printf(b, "\"} %llu\n", (unsigned long long)mesh->counters[c]);
+	}
+}
+
 static void td_metrics_render_agent(struct td_metrics_buf *b, const struct td_metrics_agent *a)
 {
 	td_metrics_header(b, TD_MF_AGENT_INFO);
@@ -382,6 +471,7 @@ int td_metrics_render(struct td_metrics_buf *out, const struct td_stats_snapshot
 	td_metrics_render_services(out, snap);
 	td_metrics_render_backends(out, bes, n);
 	td_metrics_render_counters(out, snap);
+	td_metrics_render_mesh(out, snap ? snap->mesh : NULL);
 	err = out->err;
 cleanup:
 	free(bes);
@@ -391,11 +481,25 @@ cleanup:
 int td_metrics_collect(struct td_metrics_buf *out, const struct td_maps *m,
 		       const struct td_metrics_agent *agent)
 {
+	return td_metrics_collect_mesh(out, m, NULL, agent);
+}
+
+int td_metrics_collect_mesh(struct td_metrics_buf *out, const struct td_maps *m,
+			    const struct td_mesh_maps *mesh, const struct td_metrics_agent *agent)
+{
 	struct td_stats_snapshot snap;
+	struct td_stats_mesh ms;
+	bool have_mesh = false;
 	int err;
 
+	memset(&ms, 0, sizeof(ms));
+	if (mesh)
+		have_mesh = td_stats_mesh_read(mesh, &ms) == 0;
 	err = td_stats_read(m, &snap);
+	if (!err)
+		snap.mesh = have_mesh ? &ms : NULL;
 	err = td_metrics_render(out, err ? NULL : &snap, agent);
 	td_stats_free(&snap);
+	td_stats_mesh_free(&ms);
 	return err;
 }

@@ -8,7 +8,7 @@
  *  - td_metrics_render() appends one complete exposition to a growable buffer: for every family
  *    of td_metrics_families(), in table order, "# HELP", "# TYPE" and then its samples (a family
  *    with no samples still has its HELP and TYPE lines). Names use the td_ prefix, counters end
- *    in _total, sizes are bytes and times seconds. Values are integers.
+ *    in _total, sizes are bytes and times seconds. Values are integers (but td_mesh_rtt_seconds).
  *  - Label values are escaped as the format requires (\\ for backslash, \" for a quote, \n for a
  *    newline); any other control byte and any byte that is not part of valid UTF-8 becomes '?'.
  *  - Services are rendered in id order with labels {service, vip, port, proto}; backends grouped
@@ -19,6 +19,12 @@
  *  - td_datapath_events_total{event} carries the non-drop counters under their td_counter_name()
  *    ("rx", "pass_not_vip", ...); td_datapath_drops_total{reason} the TD_DROP_* counters with
  *    the "drop_" prefix removed ("no_backend", "ttl", ...).
+ *  - Mesh families (td_mesh_*) come last, from snap->mesh: pairs in the order of the snapshot
+ *    with labels {src, dst} (identity names; "unknown", "#N" for an id no longer configured),
+ *    td_mesh_bytes_total also {direction="tx"|"rx"}; td_mesh_rtt_seconds (the only non-integer
+ *    value, microsecond precision) only for pairs with an RTT sample; td_mesh_events_total{event}
+ *    carries every enum td_mesh_counter under td_mesh_counter_name(). snap->mesh == NULL: the
+ *    mesh families have no samples.
  *  - Without agent info (agent == NULL, e.g. a reader of the pinned maps) the agent families
  *    (td_agent_info, td_config_*) are present with HELP/TYPE and no samples. Without a snapshot
  *    (snap == NULL: the datapath could not be read) the datapath families have no samples.
@@ -93,6 +99,11 @@ int td_metrics_render(struct td_metrics_buf *out, const struct td_stats_snapshot
  */
 int td_metrics_collect(struct td_metrics_buf *out, const struct td_maps *m,
 		       const struct td_metrics_agent *agent);
+
+struct td_mesh_maps;
+/* td_metrics_collect plus the mesh families from the pinned mesh maps (mesh NULL: none). */
+int td_metrics_collect_mesh(struct td_metrics_buf *out, const struct td_maps *m,
+			    const struct td_mesh_maps *mesh, const struct td_metrics_agent *agent);
 
 /* Content-Type of the exposition. */
 #define TD_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

@@ -8,6 +8,7 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "mesh.h"
 #include "names.h"
 #include "stats.h"
 
@@ -249,4 +250,93 @@ const struct td_stats_service *td_stats_service_find(const struct td_stats_snaps
 			hi = mid;
 	}
 	return NULL;
+}
+
+/* ---- mesh ---------------------------------------------------------------------------------- */
+
+static int td_stats_mesh_pair_cmp(const void *a, const void *b)
+{
+	const struct td_stats_mesh_pair *x = a, *y = b;
+	int c = strcmp(x->src_name, y->src_name);
+
+	if (c)
+		return c;
+	c = strcmp(x->dst_name, y->dst_name);
+	if (c)
+		return c;
+	return x->src != y->src ? (x->src < y->src ? -1 : 1) :
+	       x->dst < y->dst ? -1 : x->dst > y->dst;
+}
+
+void td_stats_mesh_free(struct td_stats_mesh *s)
+{
+	if (!s)
+		return;
+	free(s->pairs);
+	memset(s, 0, sizeof(*s));
+}
+
+int td_stats_mesh_read(const struct td_mesh_maps *m, struct td_stats_mesh *out)
+{
+	struct td_mesh_pair_key *keys = NULL, *cur = NULL;
+	struct td_mesh_name nm;
+	size_t n = 0, i;
+	__u32 id;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (m->pair < 0 || m->names < 0 || m->cnt < 0) {
+		err = -EBADF;
+		td_err("stats: mesh maps are not open");
+		goto cleanup;
+	}
+	err = td_mesh_counters(m, out->counters);
+	if (err) {
+		td_err("stats: mesh counters: %s", strerror(-err));
+		goto cleanup;
+	}
+	for (id = 1; id < TD_MESH_MAX_SERVICES; id++)
+		if (!bpf_map_lookup_elem(m->names, &id, &nm) && nm.name[0])
+			out->n_services++;
+	keys = calloc(TD_MESH_MAX_PAIRS, sizeof(*keys));
+	if (!keys) {
+		err = -ENOMEM;
+		td_err("stats: out of memory");
+		goto cleanup;
+	}
+	/* keys first (bounded), then values: a pair created meanwhile does not restart the walk */
+	while (n < TD_MESH_MAX_PAIRS && !bpf_map_get_next_key(m->pair, cur, &keys[n])) {
+		cur = &keys[n];
+		n++;
+	}
+	out->pairs = calloc(n ? n : 1, sizeof(*out->pairs));
+	if (!out->pairs) {
+		err = -ENOMEM;
+		td_err("stats: out of memory");
+		goto cleanup;
+	}
+	for (i = 0; i < n; i++) {
+		struct td_stats_mesh_pair *p = &out->pairs[out->n_pairs];
+
+		err = td_mesh_pair_read(m, keys[i].src, keys[i].dst, &p->s);
+		if (err == -ENOENT)
+			continue;        /* removed meanwhile */
+		if (err) {
+			td_err("stats: mesh pair %u -> %u: %s", keys[i].src, keys[i].dst,
+			       strerror(-err));
+			goto cleanup;
+		}
+		p->src = keys[i].src;
+		p->dst = keys[i].dst;
+		td_mesh_id_name(m, p->src, p->src_name, sizeof(p->src_name));
+		td_mesh_id_name(m, p->dst, p->dst_name, sizeof(p->dst_name));
+		out->n_pairs++;
+	}
+	err = 0;
+	qsort(out->pairs, out->n_pairs, sizeof(*out->pairs), td_stats_mesh_pair_cmp);
+cleanup:
+	if (err)
+		td_stats_mesh_free(out);
+	free(keys);
+	return err;
 }

@@ -22,7 +22,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "td/abi.h"
+#include "td/mesh.h"
 #include "dp.h"
+
+struct td_mesh_maps;
 
 /* One service (a td_svc_info slot in use) with its traffic summed over CPUs. */
 struct td_stats_service {
@@ -62,6 +65,23 @@ struct td_stats_counter {
 	__u64 value;
 };
 
+/* One (source service, destination service) pair of the mesh, summed over CPUs. */
+struct td_stats_mesh_pair {
+	__u32 src;                    /* identity (0 = unknown)                                 */
+	__u32 dst;                    /* service id                                             */
+	char src_name[TD_NAME_LEN + 8];   /* "unknown", the service name, or "#N" (id now free) */
+	char dst_name[TD_NAME_LEN + 8];
+	struct td_mesh_pair_stats s;  /* srtt_us: the last smoothed RTT seen (0 = none)         */
+};
+
+/* The mesh part of a snapshot (td_stats_mesh_read). */
+struct td_stats_mesh {
+	struct td_stats_mesh_pair *pairs;    /* n_pairs, sorted by (src name, dst name)         */
+	size_t n_pairs;
+	__u64 counters[TD_M_CNT_MAX];        /* enum td_mesh_counter, summed over CPUs           */
+	size_t n_services;                   /* td_m_names entries in use                        */
+};
+
 /* Everything td_stats_read() found. */
 struct td_stats_snapshot {
 	struct td_stats_service *services;   /* n_services, sorted by id                       */
@@ -70,6 +90,9 @@ struct td_stats_snapshot {
 	size_t n_backends;
 	struct td_stats_counter counters[TD_CNT_MAX];
 	size_t n_counters;
+	/* not filled by td_stats_read(): the caller points it at a td_stats_mesh_read() result
+	 * (NULL: no mesh, its metric families have no samples) */
+	const struct td_stats_mesh *mesh;
 };
 
 /*
@@ -83,5 +106,13 @@ void td_stats_free(struct td_stats_snapshot *snap);
 /* The service with this id, or NULL (binary search: services are sorted by id). */
 const struct td_stats_service *td_stats_service_find(const struct td_stats_snapshot *snap,
 						     __u32 id);
+
+/*
+ * Read the mesh pair counters (td_m_pair, at most TD_MESH_MAX_PAIRS), the mesh counters
+ * (td_m_cnt) and names (td_m_names) from the pinned mesh maps. 0 or -errno (logged); on
+ * failure out is empty and td_stats_mesh_free() is still safe.
+ */
+int td_stats_mesh_read(const struct td_mesh_maps *m, struct td_stats_mesh *out);
+void td_stats_mesh_free(struct td_stats_mesh *s);
 
 #endif

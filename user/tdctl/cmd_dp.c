@@ -70,13 +70,19 @@ int tdctl_cmd_detach(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int a
 	if (!all && !ifname)
 		return tdctl_usage_error(cmd, "missing IFACE or --all");
 	if (all) {
+		int nm;
+
 		n = td_dp_detach_all(ctl->bpffs);
-		if (n < 0)
+		nm = tdctl_mesh_detach_all(ctl);
+		if (n < 0 || nm < 0)
 			return TDCTL_EXIT_FAIL;
 		if (ctl->json)
-			printf("{\"detached\":%d}\n", n);
-		else
+			printf("{\"detached\":%d,\"mesh_programs_detached\":%d}\n", n, nm);
+		else if (!nm)
 			printf("detached %d interface(s)\n", n);
+		else
+			printf("detached %d interface(s)\ndetached %d mesh cgroup program(s)\n", n,
+			       nm);
 		return 0;
 	}
 	if (td_dp_detach(ctl->bpffs, ifname))

@@ -206,6 +206,44 @@ static const char *tdctl_state_word(const struct tdctl_be_state *st)
 
 /* ---- status ----------------------------------------------------------------------------- */
 
+/* what the agent says about its mesh: section (health of mesh backends) */
+static void tdctl_status_agent_mesh(struct json_object *m)
+{
+	struct json_object *svcs = tdctl_jget(m, "services");
+	size_t i, j, n = svcs ? json_object_array_length(svcs) : 0;
+	int down = 0, total = 0;
+
+	if (!m)
+		return;
+	if (!json_object_get_boolean(tdctl_jget(m, "configured"))) {
+		printf("mesh       agent: no mesh: section (programs detached)\n");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct json_object *bes = tdctl_jget(json_object_array_get_idx(svcs, i), "backends");
+
+		for (j = 0; bes && j < json_object_array_length(bes); j++, total++)
+			down += !strcmp(tdctl_jstr(json_object_array_get_idx(bes, j), "health"),
+					"down");
+	}
+	printf("mesh       agent: %zu service(s) on cgroup %s, default %s, %lld allow rule(s), "
+	       "%d/%d backend(s) down, %lld denial event(s) logged\n", n,
+	       tdctl_jstr(m, "cgroup_root"), tdctl_jstr(m, "default_policy"),
+	       tdctl_jint(m, "allow_rules"), down, total, tdctl_jint(m, "denial_events"));
+	for (i = 0; i < n; i++) {
+		struct json_object *s = json_object_array_get_idx(svcs, i);
+		struct json_object *bes = tdctl_jget(s, "backends");
+
+		for (j = 0; bes && j < json_object_array_length(bes); j++) {
+			struct json_object *b = json_object_array_get_idx(bes, j);
+
+			if (!strcmp(tdctl_jstr(b, "health"), "down"))
+				printf("           down: %s %s\n", tdctl_jstr(s, "name"),
+				       tdctl_jstr(b, "backend"));
+		}
+	}
+}
+
 static void tdctl_status_agent(const struct tdctl *ctl, struct json_object *ag)
 {
 	struct json_object *a = tdctl_jget(ag, "agent"), *lr = tdctl_jget(ag, "last_reload");
@@ -240,6 +278,7 @@ static void tdctl_status_agent(const struct tdctl *ctl, struct json_object *ag)
 			       when, json_object_array_length(tdctl_jget(lr, "errors")),
 			       tdctl_jint(lr, "generation"));
 	}
+	tdctl_status_agent_mesh(tdctl_jget(ag, "mesh"));
 	if (!n) {
 		printf("overrides  none (running state = config file)\n");
 		return;
@@ -346,11 +385,15 @@ int tdctl_cmd_status(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int a
 			       tdctl_jtext(tdctl_jget(ag, "last_reload")),
 			       tdctl_jtext(tdctl_jget(ag, "overrides_in_effect")),
 			       tdctl_jtext(tdctl_jget(ag, "overrides")));
+		tdctl_mesh_status(ctl);
+		if (ag && tdctl_jget(ag, "mesh"))
+			printf(",\"agent_mesh\":%s", tdctl_jtext(tdctl_jget(ag, "mesh")));
 		printf("}\n");
 	} else {
 		printf("%s\nservices   %d\nbackends   %d (up %d, down %d, drained %d, unknown %d)\n"
 		       "flows      %ld\n", n_if ? "" : "interfaces (none attached)\n", n_svc, n_be,
 		       n_up, n_down, n_drained, n_unknown, flows);
+		tdctl_mesh_status(ctl);
 		tdctl_status_agent(ctl, ag);
 	}
 	free(abe);

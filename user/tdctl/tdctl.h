@@ -54,5 +54,11 @@ int tdctl_cmd_services(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int
 int tdctl_cmd_stats(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int argc, char **argv);
 int tdctl_cmd_conntrack(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int argc,
 			char **argv);
+/* cmd_mesh.c: tdctl mesh; the mesh part of tdctl status; the mesh part of detach --all */
+int tdctl_cmd_mesh(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int argc, char **argv);
+/* status: a "mesh ..." line, or with --json a ,"mesh":{...} member */
+void tdctl_mesh_status(const struct tdctl *ctl);
+/* detach td's mesh programs of ctl->bpffs from every cgroup: count or -errno (logged) */
+int tdctl_mesh_detach_all(const struct tdctl *ctl);
 
 #endif
