@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # make demo: td balancing real traffic in a throw-away netns topology (prefix tddemo), with the
-# example config docs/examples/td.yaml, then everything is removed again. Usage: demo.sh BUILD
+# example config docs/examples/td.yaml: the L4 load balancer, the agent's operations and the
+# service mesh (workloads in cgroups <cgroup2 mount>/tddemo/*), then everything is removed
+# again. Usage: demo.sh BUILD
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,12 +31,20 @@ fi
 for ns in cl lb b1 b2 b3; do
 	[[ -e /run/netns/$P-$ns ]] && die "namespace $P-$ns exists (a demo running, or left over: ip netns del $P-$ns)"
 done
+# The mesh: workloads live in <cgroup2 mount>/tddemo/{frontend,orders,intruder} (the example's
+# mesh.cgroup_root is the default, the cgroup2 mount).
+CG_MNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[[ -n $CG_MNT ]] || die "no cgroup2 filesystem mounted (the mesh needs one)"
+CGD=$CG_MNT/$P
+[[ -e $CGD ]] && die "cgroup $CGD exists (a demo running, or left over: move its processes out, rmdir it)"
 
 TMP=$(mktemp -d /tmp/tddemo.XXXXXX)
 TOPO_LOGDIR=$TMP
 AGENT_PID=""
 CREATED_BPFFS=0
 [[ -d $BPFFS ]] || CREATED_BPFFS=1
+CREATED_CGD=0
+MESH_PIDS=()
 cleanup() {
 	trap - EXIT INT TERM
 	step "cleanup"
@@ -42,6 +52,17 @@ cleanup() {
 		kill -TERM "$AGENT_PID" 2>/dev/null
 		wait "$AGENT_PID" 2>/dev/null
 	fi
+	local d pid
+	if ((CREATED_CGD)) && [[ -d $CGD ]]; then
+		# every process in the demo's cgroups is one the demo started
+		for d in $(find "$CGD" -mindepth 1 -type d | sort -r) "$CGD"; do
+			for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+		done
+		for pid in "${MESH_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+	fi
+	# the mesh programs are attached to the cgroup2 mount: detach them first (--cleanup does too)
+	[[ -e $BPFFS/td_m_cnt && -x $BUILD/bin/td_mesh_ctl ]] &&
+		"$BUILD/bin/td_mesh_ctl" detach "$BPFFS" "$CG_MNT" >/dev/null 2>&1
 	if [[ -e /run/netns/$P-lb ]]; then
 		nsenter --net="/run/netns/$P-lb" "$TDAGENT" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1 || true
 	fi
@@ -51,8 +72,13 @@ cleanup() {
 		((CREATED_BPFFS)) && rmdir "$BPFFS" 2>/dev/null
 	fi
 	topo_down
+	if ((CREATED_CGD)) && [[ -d $CGD ]]; then
+		for d in $(find "$CGD" -mindepth 1 -type d | sort -r) "$CGD"; do
+			for _ in $(seq 1 50); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+		done
+	fi
 	rm -rf "$TMP"
-	echo "removed namespaces $P-*, pins under $BPFFS, agent and servers"
+	echo "removed namespaces $P-*, pins under $BPFFS, cgroups $CGD, agent and servers"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -66,6 +92,93 @@ cat <<'EOF'
 EOF
 topo_start_servers 110 || die "backend servers did not start"
 echo "  backends b1 b2 b3 serve TCP :8080 (HTTP too) and UDP :5353, answering their name"
+
+step "mesh workloads: cgroups $CGD/{frontend,orders,intruder} (before the agent: it checks them)"
+mkdir "$CGD" && CREATED_CGD=1 && mkdir "$CGD/frontend" "$CGD/orders" "$CGD/intruder" ||
+	die "cannot create the cgroups under $CGD"
+# A small workload: non-blocking servers that answer their name and echo (the contract of
+# sockmap: true in docs/mesh.md), and a client that reports the backend, getpeername() and
+# whether its payload came back intact.
+cat >"$TMP/meshdemo.py" <<'PY'
+import errno, json, selectors, socket, sys, time
+def serve(specs):
+    sel = selectors.DefaultSelector()
+    for spec in specs:
+        port, name = spec.split(",")
+        ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", int(port))); ls.listen(128); ls.setblocking(False)
+        sel.register(ls, selectors.EVENT_READ, ("listen", name.encode() + b"\n"))
+    print("ready", flush=True)
+    end = time.time() + 110
+    while time.time() < end:
+        for key, _ in sel.select(1):
+            kind, data = key.data
+            if kind == "listen":
+                try:
+                    c, _ = key.fileobj.accept()
+                except BlockingIOError:
+                    continue
+                try:
+                    c.sendall(data)  # the greeting: small, fits the send buffer
+                    c.setblocking(False)
+                except OSError:      # the agent's health checks connect and reset
+                    c.close(); continue
+                sel.register(c, selectors.EVENT_READ, ("conn", None))
+                continue
+            c = key.fileobj
+            try:
+                out = bytearray(c.recv(65536))
+                if not out:
+                    raise ConnectionResetError
+            except BlockingIOError:
+                continue
+            except OSError:
+                sel.unregister(c); c.close(); continue
+            while out:              # echo it all back (a short wait when the buffer is full)
+                try:
+                    n = c.send(out); del out[:n]
+                except BlockingIOError:
+                    time.sleep(0.001)
+                except OSError:
+                    break
+def client(host, port, n, size):
+    for i in range(n):
+        s = socket.socket(); s.settimeout(3)
+        try:
+            s.connect((host, port))
+        except OSError as e:
+            print(json.dumps({"errno": errno.errorcode.get(e.errno, str(e))})); continue
+        peer = "%s:%d" % s.getpeername()
+        f = s.makefile("rb")
+        name = f.readline().strip().decode()
+        pay = bytes((i * 7 + k) % 251 for k in range(size))
+        s.sendall(pay)
+        got = f.read(size)
+        print(json.dumps({"backend": name, "peer": peer, "intact": got == pay, "bytes": size}),
+              flush=True)
+        f.close(); s.close()
+if sys.argv[1] == "serve":
+    serve(sys.argv[2:])
+else:
+    client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+PY
+# in_cg FOLDER CMD...: CMD in cgroup $CGD/FOLDER inside the LB namespace
+in_cg() {
+	local cg=$1
+	shift
+	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec nsenter --net="/run/netns/$0" "$@"' \
+		"$P-lb" "$CGD/$cg" "$@"
+}
+in_cg orders python3 "$TMP/meshdemo.py" serve 9001,orders-1 9002,orders-2 >"$TMP/mesh-orders.log" 2>&1 &
+MESH_PIDS+=($!)
+in_cg frontend python3 "$TMP/meshdemo.py" serve 9101,frontend >"$TMP/mesh-frontend.log" 2>&1 &
+MESH_PIDS+=($!)
+for _ in $(seq 1 50); do
+	[[ $(cat "$TMP"/mesh-*.log 2>/dev/null | grep -c ready) -ge 2 ]] && break
+	sleep 0.1
+done
+echo "  orders: one process in $P/orders serving 127.0.0.1:9001 (orders-1) and :9002 (orders-2)"
+echo "  frontend: its own server on 127.0.0.1:9101 in $P/frontend (all inside $P-lb)"
 
 step "tdagent -c docs/examples/td.yaml (in $P-lb)"
 cp "$REPO/docs/examples/td.yaml" "$TMP/td.yaml"
@@ -172,7 +285,68 @@ echo "  curl http://127.0.0.1:9469/metrics (inside the LB namespace), a few line
 nsenter --net="/run/netns/$P-lb" curl -s --max-time 2 http://127.0.0.1:9469/metrics |
 	grep -E '^td_(service_new_flows_total\{service="web4"|backend_up\{service="web4"|config_generation)' |
 	sed 's/^/    /'
-ops_check "no metrics" 'nsenter --net="/run/netns/$P-lb" curl -sf --max-time 2 http://127.0.0.1:9469/metrics | grep -q td_config_generation'
+# (not "curl | grep -q": grep stops reading early and curl's SIGPIPE fails the pipe)
+metrics=$(nsenter --net="/run/netns/$P-lb" curl -sf --max-time 2 http://127.0.0.1:9469/metrics)
+ops_check "no metrics" 'grep -q td_config_generation <<<"$metrics"'
+
+step "service mesh: VIP orders 10.96.80.10:80 -> 127.0.0.1:9001/9002, sockmap redirect on"
+mesh_ok=0 mesh_bad=0
+mesh_check() { if eval "$2"; then mesh_ok=$((mesh_ok + 1)); else mesh_bad=$((mesh_bad + 1)); echo "  !! $1"; fi; }
+mctl() { ctl --json mesh 2>/dev/null; }
+mcnt() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["counters"].get(sys.argv[1], 0))' "$1"; }
+echo "  cgroup programs on $CG_MNT (mesh.cgroup_root, the default):"
+bpftool cgroup show "$CG_MNT" 2>/dev/null | awk '/ td_m_/ { print $NF }' | sort | tr '\n' ' ' |
+	fold -s -w 92 | sed 's/^/    /'
+echo
+before=$(mctl)
+echo "  8 connections from a process in $P/frontend to 10.96.80.10:80, 64 KiB echoed on each:"
+out=$(in_cg frontend timeout 20 python3 "$TMP/meshdemo.py" client 10.96.80.10 80 8 65536)
+python3 -c '
+import json, sys
+for i, l in enumerate(sys.stdin):
+    d = json.loads(l)
+    if "errno" in d: print("    conn %d: %s" % (i + 1, d["errno"])); continue
+    print("    conn %d: answered by %-9s getpeername %s  64 KiB echoed %s" %
+          (i + 1, d["backend"], d["peer"], "intact" if d["intact"] else "CORRUPT"))' <<<"$out"
+n_good=$(grep -c '"peer": "10.96.80.10:80", "intact": true' <<<"$out")
+mesh_check "not all 8 connections reached orders with the VIP as peer and intact data" '((n_good == 8))'
+if ((n_good != 8)); then
+	grep -h 'mesh' "$TMP/agent.log" | tail -n 5 | sed 's/^/    agent| /'
+	tail -n 5 "$TMP"/mesh-*.log | sed 's/^/    srv| /'
+fi
+after=$(mctl)
+redir=$(($(mcnt msg_redirect_bytes <<<"$after") - $(mcnt msg_redirect_bytes <<<"$before")))
+joins=$(($(mcnt sock_join_active <<<"$after") - $(mcnt sock_join_active <<<"$before")))
+joinp=$(($(mcnt sock_join_passive <<<"$after") - $(mcnt sock_join_passive <<<"$before")))
+echo "  redirect (both services have sockmap: true): $joins client + $joinp server sockets joined the"
+echo "  SOCKHASH at establishment, $redir payload bytes went socket to socket (no TCP/IP stack)"
+mesh_check "redirect not taken ($joins/$joinp joins, $redir bytes)" '((joins >= 8 && joinp >= 8 && redir >= 8 * 65536))'
+
+echo "  a process in $P/intruder (a cgroup of no service: identity unknown) connects to the VIP:"
+out=$(in_cg intruder timeout 10 python3 "$TMP/meshdemo.py" client 10.96.80.10 80 1 1)
+echo "    $out"
+mesh_check "the intruder was not refused with EPERM" '[[ $out == *EPERM* ]]'
+for _ in $(seq 1 30); do grep -q 'mesh: denied unknown -> orders' "$TMP/agent.log" && break; sleep 0.1; done
+echo "  the agent's log:"
+grep -m1 'mesh: denied unknown -> orders' "$TMP/agent.log" | sed 's/^/    /'
+mesh_check "no denial line in the agent's log" 'grep -q "mesh: denied unknown -> orders 10.96.80.10:80/tcp (connect)" "$TMP/agent.log"'
+
+echo "  tdctl mesh:"
+ctl mesh | sed 's/^/    /'
+mctl >"$TMP/mesh.json"
+python3 - "$TMP/mesh.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))["counters"]
+print("    redirect counters (tdctl --json mesh): " + ", ".join("%s %d" % (k, c.get(k, 0)) for k in
+      ("sock_join_active", "sock_join_passive", "msg_redirect", "msg_redirect_bytes",
+       "msg_pass_no_peer", "msg_pass_budget")))
+PY
+conns=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(p["connections"] for p in d["pairs"] if p["src"]=="frontend" and p["dst"]=="orders"))' "$TMP/mesh.json")
+den=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(p["denials"] for p in d["pairs"] if p["src"]=="unknown" and p["dst"]=="orders"))' "$TMP/mesh.json")
+mesh_check "tdctl mesh: frontend -> orders should count 8 connections, unknown -> orders 1 denial (got $conns, $den)" '((conns == 8 && den == 1))'
+echo "  the same in the metrics (curl http://127.0.0.1:9469/metrics | grep td_mesh_):"
+metrics=$(nsenter --net="/run/netns/$P-lb" curl -sf --max-time 2 http://127.0.0.1:9469/metrics)
+grep -E '^td_mesh_(connections_total|denials_total)\{' <<<"$metrics" | sed 's/^/    /'
 
 step "report"
 ok=0 bad=0
@@ -185,6 +359,7 @@ for k in "${LABELS[@]}"; do
 done
 echo "  services answering every request: $ok of $((ok + bad))"
 echo "  operations (drain, health, reload, metrics) as expected: $ops_ok of $((ops_ok + ops_bad))"
+echo "  service mesh (translation, VIP in getpeername, redirect, denial, log, tdctl mesh) as expected: $mesh_ok of $((mesh_ok + mesh_bad))"
 echo "  took $(($(date +%s) - T0)) s. Look around yourself with: tdctl status | services | stats |"
-echo "  conntrack, tdctl backend drain SERVICE ADDR:PORT, bpftool map dump pinned $BPFFS/<map>"
-((bad == 0 && ops_bad == 0))
+echo "  conntrack | mesh, tdctl backend drain SERVICE ADDR:PORT, bpftool map dump pinned $BPFFS/<map>"
+((bad == 0 && ops_bad == 0 && mesh_bad == 0))

@@ -369,6 +369,10 @@ size_t td_agent_mesh_targets(const struct td_agent *a, struct td_hc_target *t,
 	for (i = 0; i < m->n_services; i++) {
 		const struct td_mesh_service_cfg *s = &m->services[i];
 
+		/* a TCP connect says nothing about a UDP-only backend: UDP services are not
+		 * checked (their backends always count as healthy; see docs/mesh.md) */
+		if (s->proto != TD_PROTO_TCP)
+			continue;
 		for (j = 0; j < s->n_backends && n < cap; j++, n++) {
 			const struct td_backend_cfg *b = &s->backends[j];
 
