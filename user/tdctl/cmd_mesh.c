@@ -190,6 +190,15 @@ static void tdctl_mesh_print(const struct tdctl *ctl, const struct td_stats_mesh
 	       (unsigned long long)s->counters[TD_M_DENY_NO_BACKEND],
 	       (unsigned long long)s->counters[TD_M_CNT_CONNECT],
 	       (unsigned long long)s->counters[TD_M_CNT_SENDMSG]);
+	printf("redirect: sockets joined %llu (connecting) + %llu (accepted), messages %llu "
+	       "(%llu bytes) socket to socket, %llu on TCP (no peer %llu, over budget %llu)\n",
+	       (unsigned long long)s->counters[TD_M_SOCK_JOIN_ACTIVE],
+	       (unsigned long long)s->counters[TD_M_SOCK_JOIN_PASSIVE],
+	       (unsigned long long)s->counters[TD_M_MSG_REDIRECT],
+	       (unsigned long long)s->counters[TD_M_MSG_REDIRECT_BYTES],
+	       (unsigned long long)s->counters[TD_M_MSG_PASS_TCP],
+	       (unsigned long long)s->counters[TD_M_MSG_PASS_NO_PEER],
+	       (unsigned long long)s->counters[TD_M_MSG_PASS_BUDGET]);
 	fflush(stdout);
 }
 
