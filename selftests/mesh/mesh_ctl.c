@@ -12,6 +12,7 @@
 #include "config.h"
 #include "log.h"
 #include "mesh.h"
+#include "bench_mesh.h"
 #include "sockmap_io.h"
 
 static void td_usage(void)
@@ -33,7 +34,10 @@ static void td_usage(void)
 		"       td_mesh_ctl stress-client HOST PORT CONNS TOTAL_BYTES TIMEOUT_S SEED "
 		"RESET_PERMILLE\n"
 		"       td_mesh_ctl reorder BPFFS PORT MARK\n"
-		"       td_mesh_ctl sockdel BPFFS LADDR LPORT RADDR RPORT\n");
+		"       td_mesh_ctl sockdel BPFFS LADDR LPORT RADDR RPORT\n"
+		"       td_mesh_ctl bench-server ADDR PORT TIMEOUT_S\n"
+		"       td_mesh_ctl bench-rr HOST PORT SIZE COUNT WARMUP\n"
+		"       td_mesh_ctl bench-bulk HOST PORT WRITE_SIZE SECONDS\n");
 }
 
 struct td_ev_ctx {
@@ -169,6 +173,8 @@ int main(int argc, char **argv)
 		bool handled;
 
 		err = td_io_main(argc, argv, &handled);
+		if (!handled)
+			err = td_bench_main(argc, argv, &handled);
 		if (handled)
 			goto cleanup;
 	}
