@@ -45,6 +45,14 @@ LIBTD      := $(BUILD)/libtd.a
 USER_HDRS  := $(wildcard user/lib/*.h) $(wildcard user/agent/*.h) $(wildcard user/tdctl/*.h) \
               $(wildcard include/td/*.h)
 
+# ---- user/http: HTTP/1.1 core (parser, chunked), built into libtd; proposed, lead reviews ----
+HTTP_SRCS  := $(wildcard user/http/*.c)
+HTTP_HDRS  := $(wildcard user/http/*.h)
+LIB_OBJS   += $(patsubst %.c,$(BUILD)/%.o,$(HTTP_SRCS))
+USER_HDRS  += $(HTTP_HDRS)
+CFLAGS     += -Iuser/http
+# ---- end user/http ----
+
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard user/agent/*.c))
 TDCTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard user/tdctl/*.c))
 UNIT_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/unit/*.c))
@@ -55,7 +63,7 @@ BINS       := $(BUILD)/bin/tdagent $(BUILD)/bin/tdctl
 TESTBINS   := $(BUILD)/bin/td_unit $(BUILD)/bin/td_bpf_fixtures $(BUILD)/bin/td_mesh_ctl
 
 .PHONY: all bpf clean test test-unit test-bpf test-netns demo bench bench-l4 bench-mesh \
-        bench-gateway bench-proxy install deps fuzz
+        bench-gateway bench-proxy install deps fuzz fuzz-smoke fuzz-build
 all: $(BPF_OBJS) $(BINS) $(TESTBINS)
 bpf: $(BPF_OBJS) $(SKELS)
 
@@ -104,13 +112,49 @@ $(BUILD)/bin/td_mesh_ctl: $(MESHT_OBJS) $(LIBTD)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# ---- fuzz: libFuzzer harnesses selftests/fuzz/fuzz_<name>.c, seeds in selftests/fuzz/<name>/ ----
+# make fuzz: every harness FUZZ_TIME s (default 60); make fuzz-smoke: FUZZ_SMOKE_TIME s each.
+# The corpus grows in $(BUILD)/fuzz/corpus/<name> (seeds stay untouched); crashes land in
+# $(BUILD)/fuzz/artifacts/. A harness lists its sources in FUZZ_SRCS_<name>.
+FUZZ_CC         ?= clang
+FUZZ_TIME       ?= 60
+FUZZ_SMOKE_TIME ?= 5
+FUZZ_CFLAGS     := -g -O1 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Iuser/http \
+                   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                   -fno-omit-frame-pointer
+FUZZ_NAMES      := $(patsubst selftests/fuzz/fuzz_%.c,%,$(wildcard selftests/fuzz/fuzz_*.c))
+FUZZ_BINS       := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
+FUZZ_SRCS_http  := $(HTTP_SRCS)
+
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: selftests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(HTTP_HDRS)
+	@mkdir -p $(@D)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz fuzz-smoke: $(FUZZ_BINS)
+	$(Q)set -e; t=$(if $(filter fuzz-smoke,$@),$(FUZZ_SMOKE_TIME),$(FUZZ_TIME)); \
+	for n in $(FUZZ_NAMES); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$$n $(BUILD)/fuzz/artifacts; \
+		printf '  %-8s %s (%ss)\n' FUZZ $$n $$t; \
+		$(BUILD)/fuzz/fuzz_$$n -max_total_time=$$t -print_final_stats=1 \
+			-artifact_prefix=$(BUILD)/fuzz/artifacts/$$n- \
+			$(BUILD)/fuzz/corpus/$$n selftests/fuzz/$$n 2>$(BUILD)/fuzz/$$n.log || \
+			{ tail -n 40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+		grep -E '^stat::(number_of_executed_units|new_units_added)' $(BUILD)/fuzz/$$n.log | \
+			sed 's/^/           /'; \
+	done
+# ---- end fuzz ----
+
 deps:
 	$(Q)scripts/install-deps.sh --check >/dev/null 2>&1 || scripts/install-deps.sh
 
 # make test: dependencies, build, then unit -> BPF fixtures -> netns scenarios.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-netns
+	$(Q)$(MAKE) --no-print-directory test-unit fuzz-smoke test-bpf test-netns
 
 test-unit: $(BUILD)/bin/td_unit
 	$(Q)$(BUILD)/bin/td_unit

@@ -12,7 +12,7 @@ set -euo pipefail
 
 PKGS=(
 	# build
-	clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config
+	clang llvm libclang-rt-14-dev bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config
 	libnl-3-dev libnl-route-3-dev libyaml-dev libcunit1-dev libjson-c-dev libev-dev gcc make
 	# netns tests, demo
 	iproute2 iputils-ping python3 python3-requests curl socat ethtool util-linux coreutils procps

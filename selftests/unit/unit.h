@@ -18,6 +18,7 @@ int td_suite_mesh_config(void);      /* test_mesh_config.c */
 int td_suite_state(void);
 int td_suite_admin(void);
 int td_suite_metrics(void);           /* test_metrics.c; td_metrics_sample_print: --metrics-sample */
+int td_suite_http_parser(void);       /* test_http_parser.c */
 int td_metrics_sample_print(void);
 
 /* n backends keyed "10.<i/256>.<i%256>.1:80" (key storage owned by the caller), ids 0..n-1 */
