@@ -149,3 +149,23 @@ t_nsctl() {
 	shift
 	nsenter --net="/run/netns/$ns" "$TDCTL" "$@"
 }
+
+# t_cgroup_kill DIR: SIGKILL every process in cgroup folder DIR and its sub-folders (ours only:
+# tests call it on folders they created).
+t_cgroup_kill() {
+	local d pid
+	[[ -d $1 ]] || return 0
+	for d in $(find "$1" -mindepth 1 -type d | sort -r) "$1"; do
+		for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+	done
+}
+
+# t_cgroup_remove DIR: remove cgroup folder DIR and its sub-folders, deepest first, waiting up
+# to 5 s each for the killed processes to leave.
+t_cgroup_remove() {
+	local d
+	[[ -d $1 ]] || return 0
+	for d in $(find "$1" -mindepth 1 -type d | sort -r) "$1"; do
+		for _ in $(seq 1 50); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+	done
+}

@@ -28,22 +28,14 @@ cleanup() {
 	local p d pid
 	t_agent_stop TERM
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	if [[ -d $CGR ]]; then
-		for d in $(find "$CGR" -mindepth 1 -type d | sort -r) "$CGR"; do
-			for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-		done
-	fi
+	t_cgroup_kill "$CGR"
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	if [[ -d $BPFFS ]]; then
 		nsenter --net="/run/netns/$NS" "$TDAGENT" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
 		[[ -d $CGR ]] && "$T_BUILD/bin/td_mesh_ctl" detach "$BPFFS" "$CGR" >/dev/null 2>&1
 		rm -rf "$BPFFS"
 	fi
-	if [[ -d $CGR ]]; then
-		for d in $(find "$CGR" -mindepth 1 -type d | sort -r) "$CGR"; do
-			for _ in $(seq 1 50); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
-		done
-	fi
+	t_cgroup_remove "$CGR"
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
 }

@@ -26,14 +26,10 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	if [[ -d $CGR ]]; then
 		# every process left in our folders is ours: kill it, then remove the folders
-		for d in $(find "$CGR" -mindepth 1 -type d | sort -r) "$CGR"; do
-			for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-		done
+		t_cgroup_kill "$CGR"
 		for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 		[[ -d $BPFFS ]] && "$MESH_CTL" detach "$BPFFS" "$CGR" >/dev/null 2>&1
-		for d in $(find "$CGR" -mindepth 1 -type d | sort -r) "$CGR"; do
-			for _ in $(seq 1 50); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
-		done
+		t_cgroup_remove "$CGR"
 	fi
 	if [[ -d $BPFFS ]]; then
 		"$MESH_CTL" unpin "$BPFFS" >/dev/null 2>&1

@@ -40,22 +40,14 @@ cleanup() {
 	local p d pid
 	t_agent_stop TERM
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	if [[ -d $CGR ]]; then
-		for d in $(find "$CGR" -mindepth 1 -type d | sort -r) "$CGR"; do
-			for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-		done
-	fi
+	t_cgroup_kill "$CGR"
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	if [[ -d $BPFFS ]]; then
 		[[ -d $CGR && -x $CTL ]] && "$CTL" detach "$BPFFS" "$CGR" >/dev/null 2>&1
 		nsenter --net="/run/netns/$NSA" "$TDAGENT" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
 		rm -rf "$BPFFS"
 	fi
-	if [[ -d $CGR ]]; then
-		for d in $(find "$CGR" -mindepth 1 -type d | sort -r) "$CGR"; do
-			for _ in $(seq 1 50); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
-		done
-	fi
+	t_cgroup_remove "$CGR"
 	for p in "$NSA" "$NSR" "$NSW"; do ip netns del "$p" 2>/dev/null; done
 	rm -rf "$TMP"
 }

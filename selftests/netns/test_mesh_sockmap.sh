@@ -27,14 +27,10 @@ cleanup() {
 	CLEANED=1
 	local d pid
 	if [[ -d $CGR ]]; then
-		for d in $(find "$CGR" -mindepth 1 -type d | sort -r); do
-			for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-		done
+		t_cgroup_kill "$CGR"
 		sleep 0.2
 		[[ -d $BPFFS ]] && "$CTL" detach "$BPFFS" "$ROOT" >/dev/null 2>&1
-		for d in $(find "$CGR" -mindepth 1 -type d | sort -r) "$CGR"; do
-			for _ in $(seq 1 50); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
-		done
+		t_cgroup_remove "$CGR"
 	fi
 	if [[ -d $BPFFS ]]; then
 		"$CTL" unpin "$BPFFS" >/dev/null 2>&1
