@@ -18,7 +18,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS       := libbpf libnl-3.0 libnl-route-3.0 yaml-0.1 json-c
+PKGS       := libbpf libnl-3.0 libnl-route-3.0 yaml-0.1 json-c openssl libcrypt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -52,6 +52,22 @@ LIB_OBJS   += $(patsubst %.c,$(BUILD)/%.o,$(HTTP_SRCS))
 USER_HDRS  += $(HTTP_HDRS)
 CFLAGS     += -Iuser/http
 # ---- end user/http ----
+
+# ---- user/proxy: forward-proxy logic (RFC 9111 cache policy), built into libtd ----
+PROXY_SRCS := $(wildcard user/proxy/*.c)
+PROXY_HDRS := $(wildcard user/proxy/*.h)
+LIB_OBJS   += $(patsubst %.c,$(BUILD)/%.o,$(PROXY_SRCS))
+USER_HDRS  += $(PROXY_HDRS)
+CFLAGS     += -Iuser/proxy
+# ---- end user/proxy ----
+
+# ---- user/gateway: API gateway (routing, rate limits, auth), built into libtd ----
+GW_SRCS    := $(wildcard user/gateway/*.c)
+GW_HDRS    := $(wildcard user/gateway/*.h)
+LIB_OBJS   += $(patsubst %.c,$(BUILD)/%.o,$(GW_SRCS))
+USER_HDRS  += $(GW_HDRS)
+CFLAGS     += -Iuser/gateway
+# ---- end user/gateway ----
 
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard user/agent/*.c))
 TDCTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard user/tdctl/*.c))

@@ -49,6 +49,9 @@ int main(int argc, char **argv)
 	int (*const suites[])(void) = {
 		td_suite_addr, td_suite_names, td_suite_log, td_suite_maglev, td_suite_config, td_suite_state, td_suite_admin,
 		td_suite_health, td_suite_metrics, td_suite_mesh_config, td_suite_http_parser,
+		td_suite_cache,
+		td_suite_gateway_route,
+		td_suite_gateway_auth,
 	};
 	unsigned int failed;
 

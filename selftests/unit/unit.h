@@ -19,6 +19,9 @@ int td_suite_state(void);
 int td_suite_admin(void);
 int td_suite_metrics(void);           /* test_metrics.c; td_metrics_sample_print: --metrics-sample */
 int td_suite_http_parser(void);       /* test_http_parser.c */
+int td_suite_cache(void);             /* test_cache.c */
+int td_suite_gateway_route(void);     /* test_gateway_route.c: routing and rate limit */
+int td_suite_gateway_auth(void);      /* test_gateway_auth.c: JWT, API keys, Basic */
 int td_metrics_sample_print(void);
 
 /* n backends keyed "10.<i/256>.<i%256>.1:80" (key storage owned by the caller), ids 0..n-1 */
