@@ -169,3 +169,21 @@ t_cgroup_remove() {
 		for _ in $(seq 1 50); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
 	done
 }
+
+# t_mesh_teardown NETNS: the common end of a mesh scenario that ran tdagent in NETNS: stop the
+# agent and the test's processes ($PIDS and everything in the cgroup folder $CGR), remove td
+# from $BPFFS (agent --cleanup, then a direct detach of the cgroup programs in case the agent
+# state was lost), then the cgroup folders. Uses $PIDS, $CGR, $BPFFS, $TDAGENT, $T_BUILD.
+t_mesh_teardown() {
+	local ns=$1 p
+	t_agent_stop TERM
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	t_cgroup_kill "$CGR"
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	if [[ -d $BPFFS ]]; then
+		nsenter --net="/run/netns/$ns" "$TDAGENT" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
+		[[ -d $CGR ]] && "$T_BUILD/bin/td_mesh_ctl" detach "$BPFFS" "$CGR" >/dev/null 2>&1
+		rm -rf "$BPFFS"
+	fi
+	t_cgroup_remove "$CGR"
+}

@@ -25,17 +25,7 @@ CLEANED=0
 cleanup() {
 	((CLEANED)) && return 0
 	CLEANED=1
-	local p d pid
-	t_agent_stop TERM
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	t_cgroup_kill "$CGR"
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	if [[ -d $BPFFS ]]; then
-		nsenter --net="/run/netns/$NS" "$TDAGENT" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
-		[[ -d $CGR ]] && "$T_BUILD/bin/td_mesh_ctl" detach "$BPFFS" "$CGR" >/dev/null 2>&1
-		rm -rf "$BPFFS"
-	fi
-	t_cgroup_remove "$CGR"
+	t_mesh_teardown "$NS"
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
 }

@@ -37,17 +37,8 @@ CLEANED=0
 cleanup() {
 	((CLEANED)) && return 0
 	CLEANED=1
-	local p d pid
-	t_agent_stop TERM
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	t_cgroup_kill "$CGR"
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	if [[ -d $BPFFS ]]; then
-		[[ -d $CGR && -x $CTL ]] && "$CTL" detach "$BPFFS" "$CGR" >/dev/null 2>&1
-		nsenter --net="/run/netns/$NSA" "$TDAGENT" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
-		rm -rf "$BPFFS"
-	fi
-	t_cgroup_remove "$CGR"
+	local p
+	t_mesh_teardown "$NSA"
 	for p in "$NSA" "$NSR" "$NSW"; do ip netns del "$p" 2>/dev/null; done
 	rm -rf "$TMP"
 }
