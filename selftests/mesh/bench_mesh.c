@@ -55,22 +55,7 @@ static int td_bm_sockaddr(const char *host, const char *port, struct sockaddr_st
 
 	if (td_addr_parse(host, &a, &fam) || p == 0 || p > 65535)
 		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	if (fam == TD_AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons((__u16)p);
-		memcpy(&s->sin_addr, &a.v4, 4);
-		*sl = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons((__u16)p);
-		memcpy(&s->sin6_addr, a.bytes, 16);
-		*sl = sizeof(*s);
-	}
+	*sl = td_sockaddr_from(&a, fam, (__u16)p, ss);
 	return 0;
 }
 

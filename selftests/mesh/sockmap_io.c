@@ -181,21 +181,7 @@ static int td_io_server(int argc, char **argv)
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	if (fam == TD_AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons((__u16)atoi(argv[3]));
-		memcpy(&s->sin_addr, &a.v4, 4);
-		sl = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons((__u16)atoi(argv[3]));
-		memcpy(&s->sin6_addr, a.bytes, 16);
-		sl = sizeof(*s);
-	}
+	sl = td_sockaddr_from(&a, fam, (__u16)atoi(argv[3]), &ss);
 	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int)) ||
 	    bind(lfd, (struct sockaddr *)&ss, sl) || listen(lfd, 1024)) {
@@ -334,21 +320,7 @@ static int td_io_client(int argc, char **argv)
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	if (fam == TD_AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons((__u16)atoi(argv[3]));
-		memcpy(&s->sin_addr, &a.v4, 4);
-		sl = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons((__u16)atoi(argv[3]));
-		memcpy(&s->sin6_addr, a.bytes, 16);
-		sl = sizeof(*s);
-	}
+	sl = td_sockaddr_from(&a, fam, (__u16)atoi(argv[3]), &ss);
 	ep = epoll_create1(0);
 	for (int i = 0; i < nconn; i++) {
 		struct td_io_conn *c = &conns[i];

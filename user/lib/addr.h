@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include "td/abi.h"
 
 #define TD_ADDRSTRLEN 46   /* INET6_ADDRSTRLEN */
@@ -18,5 +19,8 @@ const char *td_addr_format(const union td_addr *addr, __u8 family, char *buf, si
 const char *td_endpoint_format(const union td_addr *addr, __u8 family, __u16 port,
 			       char *buf, size_t len);
 bool td_addr_equal(const union td_addr *a, const union td_addr *b);
+/* Fill ss with a sockaddr_in/_in6 for addr:port (port in host order); returns its length. */
+socklen_t td_sockaddr_from(const union td_addr *addr, __u8 family, __u16 port,
+			   struct sockaddr_storage *ss);
 
 #endif

@@ -574,8 +574,6 @@ static void td_hc_connected(struct td_health *h, struct td_hc *t, uint64_t now_m
 static void td_hc_start(struct td_health *h, struct td_hc *t, uint64_t now_ms)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = t };
 	socklen_t slen;
@@ -587,18 +585,7 @@ static void td_hc_start(struct td_health *h, struct td_hc *t, uint64_t now_ms)
 	t->sent = 0;
 	t->rlen = 0;
 
-	memset(&ss, 0, sizeof(ss));
-	if (t->family == TD_AF_INET) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(t->port);
-		memcpy(&s4->sin_addr, &t->addr.v4, 4);
-		slen = sizeof(*s4);
-	} else {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(t->port);
-		memcpy(&s6->sin6_addr, t->addr.bytes, 16);
-		slen = sizeof(*s6);
-	}
+	slen = td_sockaddr_from(&t->addr, t->family, t->port, &ss);
 	t->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (t->fd < 0) {
 		td_hc_local_error(h, t, errno);

@@ -187,6 +187,7 @@ static void td_nl_trigger(struct td_nl *nl, int ifindex, const __u8 *addr, __u8 
 	struct rtnl_neigh *n = NULL;
 	struct nl_addr *dst = NULL;
 	struct sockaddr_storage ss = {};
+	union td_addr a = {};
 	socklen_t sl;
 	int err = -1, fd;
 
@@ -215,21 +216,8 @@ static void td_nl_trigger(struct td_nl *nl, int ifindex, const __u8 *addr, __u8 
 		nl->trigger = TD_TRIG_UDP;
 	}
 	/* fallback: an empty datagram to the discard port makes the stack resolve the MAC */
-	if (family == TD_AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(9);
-		memcpy(&s6->sin6_addr, addr, 16);
-		sl = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(9);
-		memcpy(&s4->sin_addr, addr, 4);
-		sl = sizeof(*s4);
-	}
+	memcpy(&a, addr, family == TD_AF_INET6 ? 16 : 4);
+	sl = td_sockaddr_from(&a, family, 9, &ss);
 	fd = socket(td_af(family), SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return;
