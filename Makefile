@@ -75,8 +75,13 @@ UNIT_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/unit/*.c))
 BPFT_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/bpf/*.c))
 MESHT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/mesh/*.c))
 
+HTTPT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/http/*.c))
+
 BINS       := $(BUILD)/bin/tdagent $(BUILD)/bin/tdctl
 TESTBINS   := $(BUILD)/bin/td_unit $(BUILD)/bin/td_bpf_fixtures $(BUILD)/bin/td_mesh_ctl
+ifneq ($(HTTPT_OBJS),)
+TESTBINS   += $(BUILD)/bin/td_http_tool
+endif
 
 .PHONY: all bpf clean test test-unit test-bpf test-netns demo bench bench-l4 bench-mesh \
         bench-gateway bench-proxy install deps fuzz fuzz-smoke fuzz-build
@@ -124,6 +129,12 @@ $(BUILD)/bin/td_bpf_fixtures: $(BPFT_OBJS) $(LIBTD)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/bin/td_mesh_ctl: $(MESHT_OBJS) $(LIBTD)
+	@mkdir -p $(@D)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# selftests/http: td_http_tool, a standalone driver of the HTTP engine for engine tests
+$(BUILD)/bin/td_http_tool: $(HTTPT_OBJS) $(LIBTD)
 	@mkdir -p $(@D)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

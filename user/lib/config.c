@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "config_yaml.h"
 #include "maglev.h"
 #include "names.h"
 
@@ -79,24 +80,12 @@ void td_errors_free(struct td_errors *e)
 
 /* ---- parser context and node helpers ------------------------------------------------------ */
 
-struct td_cfg_ctx {
-	const char *file;
-	yaml_document_t *doc;
-	struct td_errors *errs;
-	unsigned int nerr;          /* counted even when errs is NULL or out of memory */
-	size_t total_backends;
-	bool too_many_backends;     /* reported once; further backends are not parsed */
-};
-
-static int td_line(const yaml_node_t *n)
+int td_line(const yaml_node_t *n)
 {
 	return n ? (int)n->start_mark.line + 1 : 0;
 }
 
-static void td_cerr(struct td_cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void td_cerr(struct td_cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
+void td_cerr(struct td_cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -106,7 +95,7 @@ static void td_cerr(struct td_cfg_ctx *c, const yaml_node_t *n, const char *fmt,
 	va_end(ap);
 }
 
-static const char *td_node_kind(const yaml_node_t *n)
+const char *td_node_kind(const yaml_node_t *n)
 {
 	switch (n->type) {
 	case YAML_MAPPING_NODE: return "a mapping";
@@ -116,13 +105,13 @@ static const char *td_node_kind(const yaml_node_t *n)
 	}
 }
 
-static const char *td_scalar(const yaml_node_t *n)
+const char *td_scalar(const yaml_node_t *n)
 {
 	return (const char *)n->data.scalar.value;
 }
 
 /* plain "", "~" or "null": an absent value */
-static bool td_is_null(const yaml_node_t *n)
+bool td_is_null(const yaml_node_t *n)
 {
 	const char *v;
 
@@ -133,7 +122,7 @@ static bool td_is_null(const yaml_node_t *n)
 	       !strcmp(v, "NULL");
 }
 
-static yaml_node_t *td_node(struct td_cfg_ctx *c, int idx)
+yaml_node_t *td_node(struct td_cfg_ctx *c, int idx)
 {
 	return yaml_document_get_node(c->doc, idx);
 }
@@ -143,7 +132,7 @@ static yaml_node_t *td_node(struct td_cfg_ctx *c, int idx)
  * keys[0..nkeys-1], each at most once; vals[i] receives the value of keys[i] or NULL.
  * Returns false (error reported) when n is not a mapping at all.
  */
-static bool td_map_get(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+bool td_map_get(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
 		       const char *const *keys, size_t nkeys, yaml_node_t **vals)
 {
 	yaml_node_pair_t *p;
@@ -183,7 +172,7 @@ static bool td_map_get(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
 }
 
 /* A list (a null value counts as empty); returns false (error reported) otherwise. */
-static bool td_seq_check(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, size_t *len)
+bool td_seq_check(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, size_t *len)
 {
 	*len = 0;
 	if (td_is_null(n))
@@ -196,13 +185,13 @@ static bool td_seq_check(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
 	return true;
 }
 
-static yaml_node_t *td_seq_item(struct td_cfg_ctx *c, yaml_node_t *n, size_t i)
+yaml_node_t *td_seq_item(struct td_cfg_ctx *c, yaml_node_t *n, size_t i)
 {
 	return td_node(c, n->data.sequence.items.start[i]);
 }
 
 /* A non-empty string scalar. */
-static bool td_get_str(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, const char **out)
+bool td_get_str(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, const char **out)
 {
 	if (n->type != YAML_SCALAR_NODE) {
 		td_cerr(c, n, "%s: expected a string, got %s", path, td_node_kind(n));
@@ -217,7 +206,7 @@ static bool td_get_str(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, c
 }
 
 /* A plain decimal integer in min..max. */
-static bool td_get_int(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, long long min,
+bool td_get_int(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, long long min,
 		       long long max, long long *out)
 {
 	const char *s;
@@ -244,7 +233,7 @@ static bool td_get_int(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, l
 	return true;
 }
 
-static bool td_name_valid(const char *s)
+bool td_name_valid(const char *s)
 {
 	for (; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
@@ -264,10 +253,7 @@ static bool td_ifname_valid(const char *s)
 }
 
 /* Build a node path such as "l4.services[2].port" (truncation is harmless: messages only). */
-static void td_path_fmt(char *out, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void td_path_fmt(char *out, size_t len, const char *fmt, ...)
+void td_path_fmt(char *out, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -322,7 +308,7 @@ int td_duration_parse_ms(const char *s, __u64 *ms)
 }
 
 /* "1s", "2.5s" (not "2500ms"), "500ms", "1h": for messages. */
-static const char *td_ms_fmt(__u64 ms, char *buf, size_t len)
+const char *td_ms_fmt(__u64 ms, char *buf, size_t len)
 {
 	if (ms && ms % 3600000 == 0)
 		snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
@@ -336,7 +322,7 @@ static const char *td_ms_fmt(__u64 ms, char *buf, size_t len)
 }
 
 /* A duration scalar in min..max milliseconds. */
-static bool td_get_duration(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, __u64 min,
+bool td_get_duration(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, __u64 min,
 			    __u64 max, __u64 *out)
 {
 	char a[24], b[24];
@@ -638,8 +624,8 @@ static void td_check_dup_backends(struct td_cfg_ctx *c, struct td_service_cfg *s
 }
 
 /* l4.services[].health into hc (zeroed = absent by the caller); errors are reported only. */
-static void td_parse_health(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
-			    struct td_health_cfg *hc)
+void td_parse_health(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+		     struct td_health_cfg *hc)
 {
 	enum { H_TYPE, H_PATH, H_INTERVAL, H_TIMEOUT, H_RISE, H_FALL, H_PORT, H_N };
 	static const char *const keys[H_N] = { "type", "path", "interval", "timeout", "rise",
@@ -963,7 +949,7 @@ static void td_parse_l4(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config *
 /* ---- mesh --------------------------------------------------------------------------------- */
 
 /* true or false (YAML plain scalars only). */
-static bool td_get_bool(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, bool *out)
+bool td_get_bool(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, bool *out)
 {
 	const char *s;
 
@@ -1331,10 +1317,10 @@ static void td_parse_mesh(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config
 
 static void td_parse_root(struct td_cfg_ctx *c, yaml_node_t *root, struct td_config *cfg)
 {
-	static const char *const keys[] = { "node", "l4", "mesh" };
-	yaml_node_t *v[3];
+	static const char *const keys[] = { "node", "l4", "mesh", "gateway" };
+	yaml_node_t *v[4];
 
-	if (!td_map_get(c, root, "top level", keys, 3, v))
+	if (!td_map_get(c, root, "top level", keys, 4, v))
 		return;
 	if (v[0])
 		td_parse_node(c, v[0], cfg);
@@ -1342,6 +1328,8 @@ static void td_parse_root(struct td_cfg_ctx *c, yaml_node_t *root, struct td_con
 		td_parse_l4(c, v[1], cfg);
 	if (v[2])
 		td_parse_mesh(c, v[2], cfg);
+	if (v[3])
+		td_parse_gateway(c, v[3], cfg);
 }
 
 struct td_err_ent {
@@ -1402,6 +1390,7 @@ void td_config_free(struct td_config *cfg)
 	for (size_t i = 0; i < cfg->mesh.n_allow; i++)
 		free(cfg->mesh.allow[i].ports);
 	free(cfg->mesh.allow);
+	td_gw_cfg_free(&cfg->gateway);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

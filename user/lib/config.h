@@ -103,6 +103,8 @@ struct td_mesh_cfg {
 	size_t n_allow;
 };
 
+#include "config_gw.h"
+
 struct td_config {
 	char path[PATH_MAX];
 	char bpffs[PATH_MAX];          /* node.bpffs, default TD_BPFFS_DEFAULT */
@@ -115,6 +117,7 @@ struct td_config {
 	struct td_service_cfg *services;  /* l4.services */
 	size_t n_services;
 	struct td_mesh_cfg mesh;           /* mesh */
+	struct td_gw_cfg gateway;          /* gateway (config_gw.h) */
 };
 
 /*

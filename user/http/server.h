@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The HTTP/1.1 engine: worker threads with a libev loop each, keep-alive, streaming, upstream pool. */
+#ifndef TD_HTTP_SERVER_H
+#define TD_HTTP_SERVER_H
+
+/*
+ * Contract
+ *  - One struct td_hs serves a set of listeners with `workers` threads. Each worker has its own
+ *    libev loop and its own SO_REUSEPORT socket per listener (the kernel spreads connections),
+ *    its own upstream connection pool, and runs every callback of the connections it accepted.
+ *    Nothing blocks a worker: sockets are non-blocking, TLS handshakes are driven by the loop.
+ *  - A downstream connection reads one request head at a time (td_http_parse with the
+ *    configured limits). Pipelined requests wait in the input buffer, so responses go out in
+ *    order. Errors of the parser are answered with p->error (400, 413, 414, 431, 501, 505) and
+ *    the connection is closed. A request head must be complete within header_timeout_ms of its
+ *    first byte (slowloris: 408 and close); an idle keep-alive connection is closed after
+ *    idle_timeout_ms; a body read stalls for at most body_timeout_ms.
+ *  - For each complete head ops->request(r) runs. The handler then (at once or later, always on
+ *    the same worker thread, e.g. from a td_hs_fetch callback) calls exactly one of
+ *    td_hs_respond() or td_hs_forward(). ops->done(r) runs exactly once when the request ends
+ *    (response sent, or the client or the engine aborted it); after it returns r is gone.
+ *  - Forwarding: the engine writes the request head built from the client's one (hop-by-hop
+ *    fields, the ones Connection names, Content-Length and Transfer-Encoding dropped; the edit's
+ *    removals and additions applied; framing added: Content-Length, or chunked re-encoded after
+ *    validation) to a pooled keep-alive upstream connection, streams the request body, reads the
+ *    response head (strict, 502 on any error), calls ops->upstream(), then streams the response
+ *    to the client with hop-by-hop fields dropped and its own framing (Content-Length kept,
+ *    chunked re-encoded, close-delimited turned into chunked for HTTP/1.1 clients). Neither
+ *    body is ever buffered whole: reading one side stops while the other side's output buffer
+ *    is full (TD_HS_BUF bytes). Upstream connections go back to the pool after a complete,
+ *    keep-alive response; the pool keeps at most max_idle per backend per worker.
+ *  - Memory: an idle keep-alive downstream connection holds no buffer and no parser (target:
+ *    under 1 KiB of heap); buffers come from a per-worker free list while a request is active.
+ *  - Reload: td_hs_set_ops_arg() is not needed; handlers load their own configuration
+ *    generation atomically per request. td_hs_listen() adds and td_hs_unlisten() removes
+ *    listeners while running; established connections are never closed by either.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "parser.h"
+
+#define TD_HS_BUF		16384u	/* one I/O buffer (input or output of one side) */
+#define TD_HS_MAX_WORKERS	256u
+#define TD_HS_DEF_HEADER_TIMEOUT	10000u
+#define TD_HS_DEF_IDLE_TIMEOUT		60000u
+#define TD_HS_DEF_BODY_TIMEOUT		30000u
+#define TD_HS_DEF_CONNECT_TIMEOUT	2000u
+#define TD_HS_DEF_RESPONSE_TIMEOUT	30000u
+#define TD_HS_DEF_UPSTREAM_IDLE		60000u	/* pooled upstream connection lifetime when unused */
+#define TD_HS_DEF_MAX_CONNS		10000u
+#define TD_HS_DEF_MAX_IDLE		32u
+
+struct td_hs;
+struct td_hs_req;
+struct td_tls;			/* tls.h: a server TLS context (certificates, SNI) */
+
+struct td_hs_limits {
+	struct td_http_limits http;	/* request line, header block, headers, body */
+	uint32_t header_timeout_ms;	/* first byte of a head to its end (408) */
+	uint32_t idle_timeout_ms;	/* keep-alive connection without a request */
+	uint32_t body_timeout_ms;	/* longest gap while reading a request or response body */
+	uint32_t max_conns;		/* downstream connections of this td_hs (over: accept, close) */
+};
+
+/* fill with the defaults above and td_http_limits_default() */
+void td_hs_limits_default(struct td_hs_limits *l);
+
+struct td_hs_ops {
+	/* a request head is complete: call td_hs_respond() or td_hs_forward() now or later */
+	void (*request)(struct td_hs_req *r);
+	/*
+	 * optional: one upstream attempt of td_hs_forward() ended. err 0: the response head arrived
+	 * with this status; err < 0: -ECONNREFUSED, -ETIMEDOUT (connect), -ETIME (response
+	 * timeout), -EPROTO (invalid response), -ECONNRESET ... before a response head. tag is
+	 * td_hs_forward()'s. When may_retry (nothing was sent to the client yet and the request has
+	 * no body), the handler may call td_hs_forward() again from here and returns 1: the failed
+	 * attempt is discarded. Otherwise it returns 0: the response is relayed (err 0) or the
+	 * engine answers 502 (504 for -ETIMEDOUT / -ETIME).
+	 */
+	int (*upstream)(struct td_hs_req *r, void *tag, int err, unsigned int status, bool may_retry);
+	/* the request ended (see td_hs_req_status() and friends); free what set_data holds */
+	void (*done)(struct td_hs_req *r);
+};
+
+struct td_hs_listener {
+	struct sockaddr_storage ss;	/* port in network order */
+	socklen_t sslen;
+	struct td_tls *tls;		/* NULL: plain HTTP; not owned */
+};
+
+struct td_hs_conf {
+	unsigned int workers;		/* 0: one per online CPU */
+	struct td_hs_limits lim;
+	const struct td_hs_ops *ops;
+	void *arg;			/* td_hs_arg() */
+	const char *name;		/* thread names "td-<name>-N", logs */
+};
+
+/* create the engine, its workers (not running yet); NULL + errno */
+struct td_hs *td_hs_new(const struct td_hs_conf *conf);
+/*
+ * Bind a listener (SO_REUSEPORT, one socket per worker, backlog 1024) and start accepting on
+ * every worker. Returns an id >= 0 for td_hs_unlisten(), or -errno (-EADDRINUSE ...).
+ */
+int td_hs_listen(struct td_hs *hs, const struct td_hs_listener *l);
+/* stop accepting on listener id and close its sockets; its connections go on */
+int td_hs_unlisten(struct td_hs *hs, int id);
+/* start the worker threads; 0 or -errno */
+int td_hs_start(struct td_hs *hs);
+/*
+ * Stop: close listeners, let requests in flight finish for up to drain_ms, close the rest,
+ * join the threads, free everything. NULL is ignored.
+ */
+void td_hs_free(struct td_hs *hs, uint32_t drain_ms);
+void *td_hs_arg(const struct td_hs *hs);
+unsigned int td_hs_workers(const struct td_hs *hs);
+/* change limits for connections accepted from now on (reload) */
+void td_hs_set_limits(struct td_hs *hs, const struct td_hs_limits *lim);
+
+/* engine counters (sum over workers, relaxed reads) */
+struct td_hs_stats {
+	uint64_t conns_accepted;
+	uint64_t conns_rejected;	/* over max_conns */
+	uint64_t conns_open;
+	uint64_t requests;
+	uint64_t parse_errors;		/* 400/413/414/431/501/505 sent */
+	uint64_t header_timeouts;	/* 408 (slowloris) */
+	uint64_t idle_closed;
+	uint64_t upstream_conns_open;
+	uint64_t upstream_reused;	/* requests sent on a pooled connection */
+	uint64_t upstream_errors;	/* failed attempts */
+	uint64_t tls_handshake_errors;
+};
+void td_hs_stats_get(const struct td_hs *hs, struct td_hs_stats *st);
+
+/* ---- one request --------------------------------------------------------------------------- */
+
+/* the parsed head; slices into td_hs_req_buf(); both valid until done() returns */
+const struct td_http_msg *td_hs_req_msg(const struct td_hs_req *r);
+const char *td_hs_req_buf(const struct td_hs_req *r);
+/* the client's address and the local one */
+const struct sockaddr *td_hs_req_peer(const struct td_hs_req *r, socklen_t *len);
+const struct sockaddr *td_hs_req_local(const struct td_hs_req *r, socklen_t *len);
+bool td_hs_req_tls(const struct td_hs_req *r);
+/* TLS server name sent by the client, NULL if none or plain */
+const char *td_hs_req_sni(const struct td_hs_req *r);
+/* worker index 0..workers-1 (for per-worker state), and the engine */
+unsigned int td_hs_req_worker(const struct td_hs_req *r);
+struct td_hs *td_hs_req_hs(const struct td_hs_req *r);
+/* CLOCK_MONOTONIC ns when the head was complete */
+uint64_t td_hs_req_start_ns(const struct td_hs_req *r);
+/* the handler's pointer */
+void td_hs_req_set_data(struct td_hs_req *r, void *data);
+void *td_hs_req_data(const struct td_hs_req *r);
+
+/* after done(): status sent (0 if none), body bytes, why it failed (static text or NULL) */
+unsigned int td_hs_req_status(const struct td_hs_req *r);
+uint64_t td_hs_req_bytes_in(const struct td_hs_req *r);	/* request body bytes */
+uint64_t td_hs_req_bytes_out(const struct td_hs_req *r);	/* response bytes incl. head */
+const char *td_hs_req_error(const struct td_hs_req *r);
+bool td_hs_req_aborted(const struct td_hs_req *r);	/* the response was not sent completely */
+
+/* a header "Name: value" (both NUL-terminated, validated by the caller) */
+struct td_hs_hdr {
+	const char *name;
+	const char *value;
+};
+
+/*
+ * Answer locally: status, extra headers (Content-Length, Date and Connection are added), body.
+ * A request body not read yet is read and discarded (up to max_body, else the connection is
+ * closed after the response). close_after forces Connection: close. 0 or -errno (-EALREADY if
+ * r was answered). HEAD requests get the head only.
+ */
+int td_hs_respond(struct td_hs_req *r, unsigned int status, const struct td_hs_hdr *hdrs,
+		  size_t nhdrs, const void *body, size_t body_len, bool close_after);
+
+/* how the forwarded request differs from the client's */
+struct td_hs_edit {
+	const char *target;		/* new request-target (NUL-terminated), NULL: the client's */
+	const char *const *remove;	/* field names dropped (case-insensitive), besides hop-by-hop */
+	size_t nremove;
+	const struct td_hs_hdr *add;	/* fields appended to the request */
+	size_t nadd;
+	const struct td_hs_hdr *resp_add;	/* fields appended to the response to the client */
+	size_t nresp_add;
+	const char *const *resp_remove;	/* response field names dropped */
+	size_t nresp_remove;
+};
+
+struct td_hs_upstream {
+	const struct sockaddr *addr;	/* the backend */
+	socklen_t addrlen;
+	uint32_t connect_timeout_ms;	/* 0: TD_HS_DEF_CONNECT_TIMEOUT */
+	uint32_t response_timeout_ms;	/* request sent to response head; 0: default */
+	uint32_t max_idle;		/* pool size for this backend on this worker */
+	void *tag;			/* passed to ops->upstream() */
+};
+
+/*
+ * Send r to u with edit applied (the edit's strings are copied before return). 0 or -errno
+ * (-EALREADY if r was answered, -EINVAL). Connection failures are reported to ops->upstream.
+ */
+int td_hs_forward(struct td_hs_req *r, const struct td_hs_upstream *u, const struct td_hs_edit *edit);
+
+/* ---- subrequests (aggregation) ------------------------------------------------------------- */
+
+struct td_hs_fetch_res {
+	int err;			/* 0, or -ETIME (timeout), -ECONNREFUSED, -EPROTO, -EFBIG ... */
+	unsigned int status;		/* when err == 0 */
+	const char *body;		/* decoded body (chunked removed), valid during the callback */
+	size_t body_len;
+	const char *content_type;	/* NUL-terminated value or NULL */
+};
+
+typedef void (*td_hs_fetch_cb)(struct td_hs_req *r, void *arg, const struct td_hs_fetch_res *res);
+
+/*
+ * On r's worker, send the complete request head (request line, Host and other fields, final
+ * CRLF; no body) to addr over a pooled connection and collect the whole response (at most
+ * max_body bytes, else -EFBIG) within timeout_ms. cb runs once on the same worker, unless r
+ * ends first: then the fetch is cancelled and cb never runs. 0 or -errno.
+ */
+int td_hs_fetch(struct td_hs_req *r, const struct sockaddr *addr, socklen_t addrlen,
+		const char *head, size_t head_len, uint32_t timeout_ms, size_t max_body,
+		td_hs_fetch_cb cb, void *arg);
+
+#endif
