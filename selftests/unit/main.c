@@ -52,6 +52,9 @@ int main(int argc, char **argv)
 		td_suite_cache,
 		td_suite_gateway_route,
 		td_suite_gateway_auth,
+		td_suite_gateway,
+		td_suite_config_gw,
+		td_suite_tls,
 	};
 	unsigned int failed;
 

@@ -22,6 +22,9 @@ int td_suite_http_parser(void);       /* test_http_parser.c */
 int td_suite_cache(void);             /* test_cache.c */
 int td_suite_gateway_route(void);     /* test_gateway_route.c: routing and rate limit */
 int td_suite_gateway_auth(void);      /* test_gateway_auth.c: JWT, API keys, Basic */
+int td_suite_gateway(void);           /* test_gateway.c: gateway runtime */
+int td_suite_config_gw(void);          /* test_config_gw.c: the gateway: config section */
+int td_suite_tls(void);               /* test_tls.c: server TLS, SNI, non-blocking I/O */
 int td_metrics_sample_print(void);
 
 /* n backends keyed "10.<i/256>.<i%256>.1:80" (key storage owned by the caller), ids 0..n-1 */

@@ -40,6 +40,7 @@ struct td_reload_result {
 #define TD_AGENT_MESH_HC_RISE        2
 #define TD_AGENT_MESH_HC_FALL        2
 #define TD_AGENT_MESH_HC_PREFIX      "mesh:"
+#define TD_AGENT_GW_DRAIN_MS         5000   /* gateway requests in flight at stop / removal */
 #define TD_AGENT_HC_KEYLEN           (TD_HC_KEYSTRLEN + 8)   /* room for the mesh: prefix */
 #define TD_AGENT_MESH_LOG_PER_S      10     /* denial log lines per second, then suppressed */
 
@@ -92,6 +93,8 @@ struct td_agent {
 	ev_io metrics_io;
 	ev_timer metrics_timer;
 	struct td_agent_mesh mesh;
+	struct td_gw *gw;            /* NULL when there is no gateway: section              */
+	ev_signal sig_usr1;          /* reopen the gateway access log                         */
 	int stop_sig;
 };
 
@@ -178,5 +181,30 @@ void td_admin_srv_free(struct td_admin_srv *s);
 
 #define TD_ADMIN_IDLE_S      10.0
 #define TD_ADMIN_MAX_CLIENTS 64
+
+
+/* ---- gateway.c: the gateway: section (user/gateway/gateway.h) ------------------------------ */
+
+struct td_gw;
+struct json_object;
+struct td_metrics_buf;
+
+/* --check: build and drop the gateway of cfg (files, route table); 0 or -EINVAL */
+int td_agent_gw_check(const struct td_config *cfg, struct td_errors *errs);
+/* start the gateway of a->cfg if it has one; 0 or -errno (logged) */
+int td_agent_gw_start(struct td_agent *a);
+/* reload step: switch the gateway to ncfg's section (or start it); nothing changes on error */
+int td_agent_gw_reload(struct td_agent *a, const struct td_config *ncfg, struct td_errors *errs);
+/* after a successful reload: stop the gateway when ncfg has no gateway: section */
+void td_agent_gw_commit(struct td_agent *a, const struct td_config *ncfg);
+void td_agent_gw_stop(struct td_agent *a);
+/* active checks of the gateway's upstreams (malloc'd, td_gw_health_targets_free); count or -errno */
+int td_agent_gw_targets(struct td_agent *a, struct td_hc_target **out);
+/* a health transition: true when key was the gateway's */
+bool td_agent_gw_health(struct td_agent *a, const char *key, bool healthy);
+int td_agent_gw_metrics(struct td_agent *a, struct td_metrics_buf *out);
+/* "gateway" member of status: false when off */
+struct json_object *td_agent_gw_json(struct td_agent *a);
+int td_agent_gw_reopen_log(struct td_agent *a);
 
 #endif

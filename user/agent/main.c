@@ -295,11 +295,24 @@ static void td_on_health_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	td_health_run(w->data);
 }
 
+/* SIGUSR1: reopen the gateway's access log (logrotate) */
+static void td_on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	int err = td_agent_gw_reopen_log(w->data);
+
+	if (err)
+		td_err("gateway: cannot reopen the access log: %s", strerror(-err));
+	else
+		td_info("SIGUSR1: access log reopened");
+}
+
 /* health checker: a backend went UP or DOWN (called from td_health_process) */
 static void td_on_health_change(void *arg, const char *key, bool healthy)
 {
 	struct td_agent *a = arg;
 
+	if (td_agent_gw_health(a, key, healthy))
+		return;
 	if (!strncmp(key, TD_AGENT_MESH_HC_PREFIX, strlen(TD_AGENT_MESH_HC_PREFIX))) {
 		td_info("health: %s is %s", key, healthy ?
 			"up: back in the mesh selection table" :
@@ -343,6 +356,9 @@ static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 	ev_signal_start(a.loop, &a.sig_term);
 	ev_signal_start(a.loop, &a.sig_int);
 	ev_signal_start(a.loop, &a.sig_hup);
+	ev_signal_init(&a.sig_usr1, td_on_usr1, SIGUSR1);
+	a.sig_usr1.data = &a;
+	ev_signal_start(a.loop, &a.sig_usr1);
 	/* the admin socket next: a second agent must stop before touching the datapath */
 	a.admin = td_admin_srv_new(a.loop, a.admin_path, td_agent_handle, &a);
 	if (!a.admin) {
@@ -400,6 +416,9 @@ static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 	err = td_agent_mesh_sync(&a, &a.cfg, true);
 	if (err)
 		goto cleanup;
+	err = td_agent_gw_start(&a);
+	if (err)
+		goto cleanup;
 	a.nl = td_nl_open();
 	if (!a.nl) {
 		err = -errno;
@@ -430,10 +449,12 @@ cleanup:
 		ev_signal_stop(a.loop, &a.sig_term);
 		ev_signal_stop(a.loop, &a.sig_int);
 		ev_signal_stop(a.loop, &a.sig_hup);
+		ev_signal_stop(a.loop, &a.sig_usr1);
 		ev_timer_stop(a.loop, &a.refresh);
 		ev_io_stop(a.loop, &a.health_io);
 		ev_timer_stop(a.loop, &a.health_timer);
 	}
+	td_agent_gw_stop(&a);
 	if (a.loop)
 		td_agent_metrics_stop(&a);
 	td_agent_mesh_stop(&a);
@@ -472,6 +493,20 @@ int main(int argc, char **argv)
 		have_cfg = true;
 	}
 	if (o.check) {
+		struct td_errors gerrs = {};
+
+		if (td_agent_gw_check(&cfg, &gerrs)) {
+			for (size_t i = 0; i < gerrs.n; i++)
+				fprintf(stderr, "%s\n", gerrs.msgs[i]);
+			td_errors_free(&gerrs);
+			rc = TD_EXIT_USAGE;
+			goto cleanup;
+		}
+		td_errors_free(&gerrs);
+		if (cfg.gateway.on)
+			printf("%s: gateway: %zu listener(s), %zu TLS listener(s), %zu upstream(s), "
+			       "%zu route(s)\n", o.config, cfg.gateway.n_listen,
+			       cfg.gateway.n_tls_listen, cfg.gateway.n_upstreams, cfg.gateway.n_routes);
 		printf("%s: valid (%zu services, %zu backends, %zu interfaces, %zu mesh services)\n",
 		       o.config, cfg.n_services, td_cfg_backends(&cfg), cfg.n_ifaces,
 		       cfg.mesh.present ? cfg.mesh.n_services : 0);

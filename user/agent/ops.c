@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "admin.h"
+#include "gateway.h"
 #include "agent.h"
 #include "log.h"
 #include "names.h"
@@ -41,7 +42,8 @@ static bool td_agent_be_down(void *arg, const struct td_service_cfg *s,
 void td_agent_health_sync(struct td_agent *a)
 {
 	struct td_config view = {};
-	struct td_hc_target *t = NULL;
+	struct td_hc_target *t = NULL, *gt = NULL;
+	int ng = 0;
 	char (*keys)[TD_AGENT_HC_KEYLEN] = NULL;
 	size_t i, j, n = 0, cap;
 	int err;
@@ -83,6 +85,19 @@ void td_agent_health_sync(struct td_agent *a)
 	}
 	/* mesh services: a TCP check of every backend (no health: key for them) */
 	n += td_agent_mesh_targets(a, t + n, keys + n, cap - n);
+	/* the gateway's upstreams (keys "gw:UPSTREAM/ADDR:PORT", owned by gt) */
+	ng = td_agent_gw_targets(a, &gt);
+	if (ng > 0) {
+		struct td_hc_target *all = realloc(t, (n + (size_t)ng) * sizeof(*t));
+
+		if (!all) {
+			td_warn("health: out of memory, checks not updated");
+			goto cleanup;
+		}
+		t = all;
+		memcpy(t + n, gt, (size_t)ng * sizeof(*t));
+		n += (size_t)ng;
+	}
 	err = td_health_set(a->health, t, n);
 	if (err)
 		td_warn("health: cannot set %zu checks: %s", n, strerror(-err));
@@ -90,6 +105,8 @@ void td_agent_health_sync(struct td_agent *a)
 		td_debug("health: %zu backends checked", n);
 	td_agent_health_arm(a);
 cleanup:
+	if (gt)
+		td_gw_health_targets_free(gt, (size_t)ng);
 	free(keys);
 	free(t);
 	td_config_free(&view);
@@ -233,6 +250,19 @@ int td_agent_reload(struct td_agent *a, const char *why)
 			return -EINVAL;
 		}
 	}
+	/* the gateway switches as one step (new listeners bound first) or not at all */
+	err = td_agent_gw_reload(a, &ncfg, &errs);
+	if (err) {
+		for (i = 0; i < errs.n; i++)
+			td_err("%s", errs.msgs[i]);
+		td_err("reload: rejected; running state unchanged (generation %u)",
+		       a->st.generation);
+		td_reload_record(a, false, &errs);
+		td_config_free(&ncfg);
+		if (mfd >= 0)
+			close(mfd);
+		return -EINVAL;
+	}
 	for (i = 0; i < ncfg.n_ifaces; i++) {
 		if (td_cfg_iface(&a->cfg, ncfg.ifaces[i].name, &mode) &&
 		    mode == ncfg.ifaces[i].xdp_mode)
@@ -286,6 +316,7 @@ int td_agent_reload(struct td_agent *a, const char *why)
 	for (i = 0; i < a->cfg.n_ifaces; i++)
 		if (!td_cfg_iface(&ncfg, a->cfg.ifaces[i].name, NULL))
 			td_dp_detach(a->bpffs, a->cfg.ifaces[i].name);
+	td_agent_gw_commit(a, &ncfg);
 	td_config_free(&a->cfg);
 	a->cfg = ncfg;
 	td_overrides_free(&a->ovr);
@@ -468,6 +499,7 @@ static char *td_resp_status(struct td_agent *a)
 	}
 	json_object_object_add(o, "services", svcs);
 	json_object_object_add(o, "mesh", td_agent_mesh_json(a));
+	json_object_object_add(o, "gateway", td_agent_gw_json(a));
 	return td_json_line(o);
 }
 
