@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # make demo: td balancing real traffic in a throw-away netns topology (prefix tddemo), with the
 # example config docs/examples/td.yaml: the L4 load balancer, the agent's operations and the
-# service mesh (workloads in cgroups <cgroup2 mount>/tddemo/*), then everything is removed
-# again. Usage: demo.sh BUILD
+# service mesh (workloads in cgroups <cgroup2 mount>/tddemo/*) and the API gateway, then
+# everything is removed again. Usage: demo.sh BUILD
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -92,6 +92,14 @@ cat <<'EOF'
 EOF
 topo_start_servers 110 || die "backend servers did not start"
 echo "  backends b1 b2 b3 serve TCP :8080 (HTTP too) and UDP :5353, answering their name"
+# the gateway's upstreams: a JSON echo server on :9000 of b1 and b2 (selftests/gw/backend.py)
+mkdir -p "$TMP/gwstate"
+for n in 1 2; do
+	topo_spawn "${TOPO_BACKENDS[$((n - 1))]}" "$TMP/$P-gw-b$n.log" python3 \
+		"$REPO/selftests/gw/backend.py" --id "b$n" --listen "10.10.1$n.2:9000" \
+		--dir "$TMP/gwstate" --lifetime 110
+done
+echo "  b1 and b2 also run a JSON echo server on :9000 (the gateway's upstreams)"
 
 step "mesh workloads: cgroups $CGD/{frontend,orders,intruder} (before the agent: it checks them)"
 mkdir "$CGD" && CREATED_CGD=1 && mkdir "$CGD/frontend" "$CGD/orders" "$CGD/intruder" ||
@@ -182,7 +190,8 @@ echo "  frontend: its own server on 127.0.0.1:9101 in $P/frontend (all inside $P
 
 step "tdagent -c docs/examples/td.yaml (in $P-lb)"
 cp "$REPO/docs/examples/td.yaml" "$TMP/td.yaml"
-nsenter --net="/run/netns/$P-lb" "$TDAGENT" -c "$TMP/td.yaml" 2>"$TMP/agent.log" &
+cp -r "$REPO/docs/examples/gw" "$TMP/gw"   # the gateway's demo files, relative to the config
+nsenter --net="/run/netns/$P-lb" "$TDAGENT" -c "$TMP/td.yaml" >"$TMP/agent.out" 2>"$TMP/agent.log" &
 AGENT_PID=$!
 for _ in $(seq 1 150); do
 	grep -q 'ready:' "$TMP/agent.log" && break
@@ -348,6 +357,66 @@ echo "  the same in the metrics (curl http://127.0.0.1:9469/metrics | grep td_me
 metrics=$(nsenter --net="/run/netns/$P-lb" curl -sf --max-time 2 http://127.0.0.1:9469/metrics)
 grep -E '^td_mesh_(connections_total|denials_total)\{' <<<"$metrics" | sed 's/^/    /'
 
+step "API gateway: http://10.10.1.1:8000 and https://10.10.1.1:8443 (from the client namespace)"
+# docs/gateway.md: routes, auth, rate limits, header edits, aggregation, TLS with SNI. The
+# agent writes one access-log line per request to its stdout (here: $TMP/agent.out).
+gw_ok=0 gw_bad=0
+gw_check() { if eval "$2"; then gw_ok=$((gw_ok + 1)); else gw_bad=$((gw_bad + 1)); echo "  !! $1"; fi; }
+gcurl() { cl curl -s --max-time 3 "$@"; }
+jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+
+out=""
+for _ in 1 2 3 4; do out+="$(gcurl http://10.10.1.1:8000/users/hello | jget 'd["id"]') "; done
+echo "  GET /users/hello x4 (round robin over b1, b2)        -> $out"
+gw_check "round robin did not alternate b1 and b2" '[[ $out == *b1*b2* || $out == *b2*b1* ]]'
+seen=$(gcurl -H 'X-Debug: 1' -H 'X-Forwarded-For: 6.6.6.6' http://10.10.1.1:8000/users/hello?x=1)
+echo "  what the backend saw: $(jget '"path=%s env=%s debug=%s xff=%s rid=%s" % (d["path"], d["headers"].get("x-env"), d["headers"].get("x-debug"), d["headers"].get("x-forwarded-for"), d["headers"].get("x-request-id",["-"])[0][:8]+"...")' <<<"$seen")"
+facts=$(jget '"%s|%s|%s|%s" % (d["path"], d["headers"].get("x-env"), d["headers"].get("x-debug"), d["headers"].get("x-forwarded-for"))' <<<"$seen")
+gw_check "strip_prefix / header edits / X-Forwarded-For wrong: $facts" \
+	'[[ $facts == "/hello|['"'"'demo'"'"']|None|['"'"'10.10.1.2'"'"']" ]]'
+code=$(gcurl -o /dev/null -w '%{http_code}' http://10.10.1.1:8000/nowhere)
+echo "  GET /nowhere (no route: 404, no backend touched)      -> $code"
+gw_check "no route did not give 404" '[[ $code == 404 ]]'
+
+c1=$(gcurl -o /dev/null -w '%{http_code}' http://10.10.1.1:8000/admin/x)
+c2=$(gcurl -o /dev/null -w '%{http_code}' -H 'X-API-Key: wrong' http://10.10.1.1:8000/admin/x)
+sub=$(gcurl -H 'X-API-Key: demo-key-123' http://10.10.1.1:8000/admin/x | jget 'd["headers"]["x-auth-subject"][0]')
+echo "  /admin without key, wrong key, right key             -> $c1, $c2, 200 as '$sub'"
+gw_check "api keys" '[[ $c1 == 401 && $c2 == 401 && $sub == ci ]]'
+
+tok=$(python3 "$REPO/selftests/gw/jwt.py" make --alg HS256 --secret-file "$TMP/gw/jwt.key" --sub alice --aud demo-api --exp-in 300)
+old=$(python3 "$REPO/selftests/gw/jwt.py" make --alg HS256 --secret-file "$TMP/gw/jwt.key" --sub alice --aud demo-api --exp-in -300)
+none=$(python3 "$REPO/selftests/gw/jwt.py" make --alg none --sub alice --aud demo-api --exp-in 300)
+c1=$(gcurl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $old" http://10.10.1.1:8000/orders/1)
+c2=$(gcurl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $none" http://10.10.1.1:8000/orders/1)
+why=$(gcurl -D - -o /dev/null -H "Authorization: Bearer $old" http://10.10.1.1:8000/orders/1 | grep -i '^www-authenticate' | tr -d '\r')
+echo "  /orders with an expired JWT, with alg none           -> $c1, $c2"
+echo "    $why"
+codes=""
+for _ in 1 2 3 4 5 6 7; do codes+="$(gcurl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" http://10.10.1.1:8000/orders/1) "; done
+ra=$(gcurl -D - -o /dev/null -H "Authorization: Bearer $tok" http://10.10.1.1:8000/orders/1 | grep -i '^retry-after' | tr -d '\r')
+echo "  /orders with a valid JWT x7 (5/min per subject)      -> $codes($ra)"
+gw_check "jwt / rate limit" '[[ $c1 == 401 && $c2 == 401 && $codes == "200 200 200 200 200 429 429 " && -n $ra ]]'
+
+c1=$(gcurl -o /dev/null -w '%{http_code}' -u demo:nope http://10.10.1.1:8000/reports/q1)
+c2=$(gcurl -o /dev/null -w '%{http_code}' -u demo:demo-password http://10.10.1.1:8000/reports/q1)
+echo "  /reports with Basic demo:nope, demo:demo-password     -> $c1, $c2"
+gw_check "basic auth" '[[ $c1 == 401 && $c2 == 200 ]]'
+
+agg=$(gcurl http://10.10.1.1:8000/api/data)
+echo "  GET /api/data (aggregate of b1 and b2 /data)         -> $agg"
+gw_check "aggregation" '[[ $agg == "{\"service1\": {\"from\": \"b1\", \"items\": [1, 2, 3]}, \"service2\": {\"from\": \"b2\", \"items\": [1, 2, 3]}}" ]]'
+
+tls=$(gcurl --resolve api.demo.example:8443:10.10.1.1 --cacert "$TMP/gw/demo.pem" https://api.demo.example:8443/users/tls | jget 'd["headers"]["x-forwarded-proto"][0]')
+echo "  https://api.demo.example:8443/users/tls (SNI, verified) -> backend saw X-Forwarded-Proto: $tls"
+gw_check "tls" '[[ $tls == https ]]'
+metrics=$(nsenter --net="/run/netns/$P-lb" curl -sf --max-time 2 http://127.0.0.1:9469/metrics)
+echo "  metrics (td_gw_requests_total, a few lines):"
+grep -E '^td_gw_requests_total\{' <<<"$metrics" | head -n 6 | sed 's/^/    /'
+gw_check "no gateway metrics" 'grep -q "^td_gw_requests_total{" <<<"$metrics"'
+echo "  access log (the agent's stdout), last 3 lines:"
+tail -n 3 "$TMP/agent.out" | sed 's/^/    /'
+
 step "report"
 ok=0 bad=0
 for k in "${LABELS[@]}"; do
@@ -360,6 +429,7 @@ done
 echo "  services answering every request: $ok of $((ok + bad))"
 echo "  operations (drain, health, reload, metrics) as expected: $ops_ok of $((ops_ok + ops_bad))"
 echo "  service mesh (translation, VIP in getpeername, redirect, denial, log, tdctl mesh) as expected: $mesh_ok of $((mesh_ok + mesh_bad))"
+echo "  API gateway (routing, header edits, API keys, JWT, rate limit, Basic, aggregation, TLS, metrics) as expected: $gw_ok of $((gw_ok + gw_bad))"
 echo "  took $(($(date +%s) - T0)) s. Look around yourself with: tdctl status | services | stats |"
 echo "  conntrack | mesh, tdctl backend drain SERVICE ADDR:PORT, bpftool map dump pinned $BPFFS/<map>"
-((bad == 0 && ops_bad == 0 && mesh_bad == 0))
+((bad == 0 && ops_bad == 0 && mesh_bad == 0 && gw_bad == 0))
