@@ -29,6 +29,8 @@ DURATION=${TD_BENCH_DURATION:-10}     # seconds per wrk run (fixed at 10 for pub
 WRK_ARGS=(-t2 -c50 "-d${DURATION}s" --latency)
 # shellcheck source=topo.sh
 source "$REPO/scripts/topo.sh"
+# shellcheck source=bench_gateway.sh
+source "$REPO/scripts/bench_gateway.sh"   # gateway: bench_gateway (described there)
 
 case $PART in
 all | l4 | mesh | gateway | proxy) ;;
@@ -548,6 +550,7 @@ for part in l4 mesh gateway proxy; do
 	case $part in
 	l4) bench_l4 || FAILED=1 ;;
 	mesh) bench_mesh || FAILED=1 ;;
+	gateway) bench_gateway || FAILED=1 ;;
 	*) echo "bench: $part skipped=not_implemented" ;;
 	esac
 done
