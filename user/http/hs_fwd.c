@@ -47,6 +47,7 @@ struct hs_fetch {
 
 static void hs_up_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void hs_up_tm_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void hs_up_watch(struct hs_up *u, int ev);
 static void hs_fetch_run(struct hs_fetch *f);
 
 /* ---- output pieces ------------------------------------------------------------------------- */
@@ -100,6 +101,23 @@ static void hs_out_str(struct hs_out *o, const char *s, uint32_t len)
 {
 	memcpy(o->b.p + o->b.len, s, len);
 	o->b.len += len;
+}
+
+/* "Content-Length: N\r\n" at p; returns its length (no printf on the hot path) */
+static uint32_t hs_put_cl(char *p, uint64_t v)
+{
+	char d[24];
+	uint32_t n = 0, k = 0;
+
+	memcpy(p, "Content-Length: ", 16);
+	do
+		d[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		p[16 + k++] = d[--n];
+	p[16 + k] = '\r';
+	p[17 + k] = '\n';
+	return 18 + k;
 }
 
 /* ---- pool ---------------------------------------------------------------------------------- */
@@ -185,6 +203,7 @@ static void hs_up_put(struct hs_up *u, uint32_t max_idle)
 {
 	struct hs_worker *w = u->w;
 	struct hs_pool *p = u->pool;
+	double now;
 
 	u->r = NULL;
 	u->f = NULL;
@@ -200,10 +219,20 @@ static void hs_up_put(struct hs_up *u, uint32_t max_idle)
 		p->idle->prev = u;
 	p->idle = u;
 	p->nidle++;
-	ev_io_stop(w->loop, &u->io);
-	ev_io_modify(&u->io, EV_READ);
-	ev_io_start(w->loop, &u->io);
-	hs_tmr_set(w, &u->tm, hs_mono() + TD_HS_DEF_UPSTREAM_IDLE / 1000.0);
+	hs_up_watch(u, EV_READ);
+	/*
+	 * Armed 1 s ahead, re-armed from the callback up to the idle lifetime: a response
+	 * timeout set when the connection is reused is then later than the armed time and
+	 * costs no timer operation on the hot path.
+	 */
+	now = hs_mono();
+	if (!ev_is_active(&u->tm.t) || u->tm.armed > now + 1.0) {
+		ev_timer_stop(w->loop, &u->tm.t);
+		ev_timer_set(&u->tm.t, 1.0, 0.);
+		ev_timer_start(w->loop, &u->tm.t);
+		u->tm.armed = now + 1.0;
+	}
+	u->tm.deadline = now + TD_HS_DEF_UPSTREAM_IDLE / 1000.0;
 }
 
 /* a pooled connection (most recently used first) or a new one being connected */
@@ -366,7 +395,7 @@ int td_hs_forward(struct td_hs_req *r, const struct td_hs_upstream *u, const str
 	buf = r->in.p + r->hoff;
 	target = e->target ? e->target : NULL;
 	tl = target ? strlen(target) : m->target.len;
-	need = r->hlen + tl + 128;
+	need = r->hlen + tl + 256;	/* + Host, framing, final CRLF */
 	for (size_t i = 0; i < e->nadd; i++)
 		need += strlen(e->add[i].name) + strlen(e->add[i].value) + 4;
 	if (need > UINT32_MAX / 2)
@@ -468,9 +497,7 @@ int td_hs_forward(struct td_hs_req *r, const struct td_hs_upstream *u, const str
 		b->len += 2;
 	}
 	if (r->bmode == HS_B_LENGTH)
-		b->len += (uint32_t)snprintf(b->p + b->len, b->cap - b->len,
-					     "Content-Length: %llu\r\n",
-					     (unsigned long long)m->content_length);
+		b->len += hs_put_cl(b->p + b->len, m->content_length);
 	else if (r->bmode == HS_B_CHUNKED)
 		hs_out_str(&r->uout, "Transfer-Encoding: chunked\r\n", 28);
 	else if (td_http_header_find(m, buf, "content-length", 0) >= 0)
@@ -514,7 +541,12 @@ static int hs_client_head(struct td_hs_req *r, const char *buf, uint32_t head_le
 	if (hs_buf_reserve(w, &r->out.b, head_len + r->radd_len + 128) < 0)
 		return -ENOMEM;
 	b = &r->out.b;
-	b->len += (uint32_t)snprintf(b->p + b->len, 16, "HTTP/1.1 %03u ", m->status);
+	memcpy(b->p + b->len, "HTTP/1.1 ", 9);
+	b->p[b->len + 9] = (char)('0' + m->status / 100 % 10);
+	b->p[b->len + 10] = (char)('0' + m->status / 10 % 10);
+	b->p[b->len + 11] = (char)('0' + m->status % 10);
+	b->p[b->len + 12] = ' ';
+	b->len += 13;
 	memcpy(b->p + b->len, buf + m->reason.off, m->reason.len);
 	b->len += m->reason.len;
 	memcpy(b->p + b->len, "\r\n", 2);
@@ -545,8 +577,7 @@ static int hs_client_head(struct td_hs_req *r, const char *buf, uint32_t head_le
 	case TD_HTTP_BODY_LENGTH:
 		r->rmode = r->cmode = HS_B_LENGTH;
 		r->rleft = m->content_length;
-		b->len += (uint32_t)snprintf(b->p + b->len, 40, "Content-Length: %llu\r\n",
-					     (unsigned long long)m->content_length);
+		b->len += hs_put_cl(b->p + b->len, m->content_length);
 		break;
 	case TD_HTTP_BODY_CHUNKED:
 	case TD_HTTP_BODY_CLOSE:
@@ -566,8 +597,7 @@ static int hs_client_head(struct td_hs_req *r, const char *buf, uint32_t head_le
 		r->rmode = r->cmode = HS_B_NONE;
 		/* HEAD and 304 keep the length they announce */
 		if (td_http_header_find(m, buf, "content-length", 0) >= 0)
-			b->len += (uint32_t)snprintf(b->p + b->len, 40, "Content-Length: %llu\r\n",
-						     (unsigned long long)m->content_length);
+			b->len += hs_put_cl(b->p + b->len, m->content_length);
 	}
 	ka = r->keep_alive && !r->close_after && !w->draining && !r->c->eof;
 	if (!ka) {
@@ -723,7 +753,7 @@ static int hs_fwd_read_up(struct td_hs_req *r)
 	while (u->rd_ready && !r->up_eof && b->len < b->cap) {
 		size_t room = b->cap - b->len;
 
-		n = read(u->fd, b->p + b->len, room);
+		n = recv(u->fd, b->p + b->len, room, 0);
 		if (n > 0) {
 			b->len += (uint32_t)n;
 			r->up_any = true;
@@ -1341,7 +1371,7 @@ static void hs_fetch_run(struct hs_fetch *f)
 			f->in.len -= f->in.pos;
 			f->in.pos = 0;
 		}
-		n = read(u->fd, f->in.p + f->in.len, f->in.cap - f->in.len);
+		n = recv(u->fd, f->in.p + f->in.len, f->in.cap - f->in.len, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

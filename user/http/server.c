@@ -351,7 +351,7 @@ static ssize_t hs_conn_read(struct hs_conn *c, char *p, size_t len)
 		return n;
 	}
 	do
-		n = read(c->fd, p, len);
+		n = recv(c->fd, p, len, 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -913,6 +913,7 @@ void hs_conn_run(struct hs_conn *c)
 			}
 			c->req = r;
 		}
+		hs_req_unqueue(r);	/* running it now covers what was queued */
 		switch (r->phase) {
 		case HS_P_HEAD:
 			rc = hs_head_step(r);
