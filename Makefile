@@ -151,7 +151,7 @@ FUZZ_CFLAGS     := -g -O1 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclu
                    -fno-omit-frame-pointer
 FUZZ_NAMES      := $(patsubst selftests/fuzz/fuzz_%.c,%,$(wildcard selftests/fuzz/fuzz_*.c))
 FUZZ_BINS       := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
-FUZZ_SRCS_http  := $(HTTP_SRCS)
+FUZZ_SRCS_http  := user/http/parser.c user/http/chunked.c
 
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: selftests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(HTTP_HDRS)
