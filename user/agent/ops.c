@@ -190,6 +190,20 @@ static bool td_cfg_iface(const struct td_config *cfg, const char *name, __u8 *mo
 	return false;
 }
 
+/* A reload refused before anything changed: log the errors, record them, free ncfg. */
+static int td_reload_reject(struct td_agent *a, struct td_config *ncfg, struct td_errors *errs,
+			    int mfd)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		td_err("%s", errs->msgs[i]);
+	td_err("reload: rejected; running state unchanged (generation %u)", a->st.generation);
+	td_reload_record(a, false, errs);
+	td_config_free(ncfg);
+	if (mfd >= 0)
+		close(mfd);
+	return -EINVAL;
+}
+
 int td_agent_reload(struct td_agent *a, const char *why)
 {
 	struct td_config ncfg = {};
@@ -219,15 +233,8 @@ int td_agent_reload(struct td_agent *a, const char *why)
 	}
 	/* the mesh's cgroup folders too */
 	td_agent_mesh_check(a, &ncfg, &errs);
-	if (errs.n) {
-		for (i = 0; i < errs.n; i++)
-			td_err("%s", errs.msgs[i]);
-		td_err("reload: rejected; running state unchanged (generation %u)",
-		       a->st.generation);
-		td_reload_record(a, false, &errs);
-		td_config_free(&ncfg);
-		return -EINVAL;
-	}
+	if (errs.n)
+		return td_reload_reject(a, &ncfg, &errs, -1);
 	if (ncfg.conntrack_size != a->cfg.conntrack_size)
 		td_warn("reload: l4.conntrack_size change needs a restart with --cleanup; ignored");
 	if (strcmp(ncfg.bpffs, a->cfg.bpffs))
@@ -251,18 +258,8 @@ int td_agent_reload(struct td_agent *a, const char *why)
 		}
 	}
 	/* the gateway switches as one step (new listeners bound first) or not at all */
-	err = td_agent_gw_reload(a, &ncfg, &errs);
-	if (err) {
-		for (i = 0; i < errs.n; i++)
-			td_err("%s", errs.msgs[i]);
-		td_err("reload: rejected; running state unchanged (generation %u)",
-		       a->st.generation);
-		td_reload_record(a, false, &errs);
-		td_config_free(&ncfg);
-		if (mfd >= 0)
-			close(mfd);
-		return -EINVAL;
-	}
+	if (td_agent_gw_reload(a, &ncfg, &errs))
+		return td_reload_reject(a, &ncfg, &errs, mfd);
 	for (i = 0; i < ncfg.n_ifaces; i++) {
 		if (td_cfg_iface(&a->cfg, ncfg.ifaces[i].name, &mode) &&
 		    mode == ncfg.ifaces[i].xdp_mode)

@@ -253,6 +253,26 @@ void hs_req_run(struct td_hs_req *r)
 
 /* ---- request contexts ---------------------------------------------------------------------- */
 
+/* the fields of one request (the context may serve the next pipelined one) */
+static void hs_req_reset(struct td_hs_req *r)
+{
+	struct hs_worker *w = r->w;
+
+	r->phase = HS_P_HEAD;
+	r->handler = r->answered = r->in_upcall = r->upcall_retry = r->keep_alive = false;
+	r->close_after = r->aborted = r->continue_sent = r->expect_continue = false;
+	r->hoff = r->hlen = 0;
+	memset(&r->bmode, 0, offsetof(struct td_hs_req, scratch) - offsetof(struct td_hs_req, bmode));
+	r->radd_len = r->rrm_len = r->nrrm = 0;
+	r->fetches = NULL;
+	r->status = 0;
+	r->bytes_in = r->bytes_out = 0;
+	r->error = NULL;
+	r->data = NULL;
+	r->locallen = 0;
+	td_http_parser_init(&r->p, TD_HTTP_REQUEST, &w->lim.http);
+}
+
 static struct td_hs_req *hs_req_get(struct hs_conn *c)
 {
 	struct hs_worker *w = c->w;
@@ -274,42 +294,13 @@ static struct td_hs_req *hs_req_get(struct hs_conn *c)
 	r->w = w;
 	r->scratch = scratch;
 	r->scratch_cap = scap;
-	if (hs_buf_get(w, &r->in, TD_HS_BUF) < 0 ||
-	    td_http_parser_init(&r->p, TD_HTTP_REQUEST, &w->lim.http) < 0) {
-		hs_buf_put(w, &r->in);
+	if (hs_buf_get(w, &r->in, TD_HS_BUF) < 0) {
 		free(r->scratch);
 		free(r);
 		return NULL;
 	}
-	memset(&r->bmode, 0, offsetof(struct td_hs_req, scratch) - offsetof(struct td_hs_req, bmode));
-	r->radd_len = r->rrm_len = r->nrrm = 0;
-	r->fetches = NULL;
-	r->status = 0;
-	r->bytes_in = r->bytes_out = 0;
-	r->error = NULL;
-	r->data = NULL;
-	r->locallen = 0;
+	hs_req_reset(r);
 	return r;
-}
-
-/* the fields of one request (the context may serve the next pipelined one) */
-static void hs_req_reset(struct td_hs_req *r)
-{
-	struct hs_worker *w = r->w;
-
-	r->phase = HS_P_HEAD;
-	r->handler = r->answered = r->in_upcall = r->upcall_retry = r->keep_alive = false;
-	r->close_after = r->aborted = r->continue_sent = r->expect_continue = false;
-	r->hoff = r->hlen = 0;
-	memset(&r->bmode, 0, offsetof(struct td_hs_req, scratch) - offsetof(struct td_hs_req, bmode));
-	r->radd_len = r->rrm_len = r->nrrm = 0;
-	r->fetches = NULL;
-	r->status = 0;
-	r->bytes_in = r->bytes_out = 0;
-	r->error = NULL;
-	r->data = NULL;
-	r->locallen = 0;
-	td_http_parser_init(&r->p, TD_HTTP_REQUEST, &w->lim.http);
 }
 
 static void hs_req_put(struct td_hs_req *r)
