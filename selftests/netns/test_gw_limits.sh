@@ -107,4 +107,25 @@ t_eq "keep-alive response, then closed when idle" "200 True" \
 t_true "idle close after about idle_timeout (3 s)" "2.5..6 s" "$(jv "$TMP/idle.json" 'd["seconds"]')" \
 	python3 -c 'import sys; sys.exit(not 2.5 <= float(sys.argv[1]) <= 6)' "$(jv "$TMP/idle.json" 'd["seconds"]')"
 t_eq "agent still running" yes "$(kill -0 "$T_AGENT_PID" 2>/dev/null && echo yes || echo no)"
+
+t_section "metrics: td_gw_rate_limited_total = the 429s the clients saw"
+# n429 FILE...: 429 answers in client.py seq results
+n429() { for f in "$@"; do jv "$f" 'd["statuses"].get("429", 0)'; done | awk '{ s += $1 } END { print s + 0 }'; }
+if grep -q '^  metrics_listen:' "$CFG"; then
+	scrape >"$TMP/m.prom"
+	# route names are the defaults: route0 /rl, route1 /rlk, route2 /rlj, route3 /rlf, route4 /open
+	r0=$(($(n429 "$TMP/rl1.json" "$TMP/rl2.json" "$TMP/rl3.json") + $(head -n 1 "$TMP/r429.h" | grep -c ' 429')))
+	exp="$r0 $(n429 "$TMP/ka.json" "$TMP/kb.json") $(n429 "$TMP/ja.json" "$TMP/ja2.json" "$TMP/jb.json") $(n429 "$TMP/f1.json" "$TMP/f2.json") 0"
+	got=$(for r in 0 1 2 3 4; do
+		awk -v k="td_gw_rate_limited_total{route=\"route$r\"}" '$1 == k { v = $2 } END { print (v == "" ? "absent" : v) }' "$TMP/m.prom"
+	done | tr '\n' ' ')
+	t_eq "td_gw_rate_limited_total route0..route4 = 429s per route" "$exp" "${got% }"
+	t_eq "td_gw_rate_limited_total summed = all 429s (15)" 15 \
+		"$(awk '/^td_gw_rate_limited_total\{/ { s += $2 } END { print s + 0 }' "$TMP/m.prom")"
+	t_eq "td_gw_auth_failures_total{route=\"route2\"} = the one 401 (no token)" \
+		"$(jv "$TMP/jn.json" 'd["statuses"].get("401", 0)')" \
+		"$(awk '$1 == "td_gw_auth_failures_total{route=\"route2\"}" { print $2 }' "$TMP/m.prom")"
+else
+	echo "  (skipped: the config has no node.metrics_listen)"
+fi
 t_done
