@@ -520,6 +520,13 @@ static char *td_resp_reload(struct td_agent *a)
 	json_object_object_add(o, "removed", json_object_new_int64(a->st.svc_removed));
 	json_object_object_add(o, "conntrack_flushed", json_object_new_int64(a->st.ct_flushed));
 	json_object_object_add(o, "overrides_discarded", json_object_new_int64(n_ovr));
+	if (a->gw) {
+		struct json_object *g = td_agent_gw_json(a), *gen;
+
+		if (g && json_object_object_get_ex(g, "generation", &gen))
+			json_object_object_add(o, "gateway_generation", json_object_get(gen));
+		json_object_put(g);
+	}
 	return td_json_line(o);
 }
 

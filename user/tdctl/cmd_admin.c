@@ -137,6 +137,8 @@ int tdctl_cmd_reload(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int a
 		       tdctl_get_int(o, "unchanged"), tdctl_get_int(o, "rebuilt"),
 		       tdctl_get_int(o, "added"), tdctl_get_int(o, "removed"),
 		       tdctl_get_int(o, "conntrack_flushed"));
+		if (json_object_object_get_ex(o, "gateway_generation", NULL))
+			printf("gateway: generation %lld\n", tdctl_get_int(o, "gateway_generation"));
 		if (tdctl_get_int(o, "overrides_discarded"))
 			printf("%lld runtime override(s) discarded: the file's view is restored\n",
 			       tdctl_get_int(o, "overrides_discarded"));

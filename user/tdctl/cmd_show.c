@@ -244,6 +244,54 @@ static void tdctl_status_agent_mesh(struct json_object *m)
 	}
 }
 
+/* what the agent says about its gateway: section (listeners, upstreams, backends out) */
+static void tdctl_status_agent_gw(struct json_object *g)
+{
+	struct json_object *ls = tdctl_jget(g, "listeners"), *us = tdctl_jget(g, "upstreams");
+	size_t i, j, nl = ls ? json_object_array_length(ls) : 0;
+	size_t nu = us ? json_object_array_length(us) : 0;
+	int out = 0, total = 0;
+
+	if (!g || json_object_get_type(g) != json_type_object) {
+		printf("gateway    off (no gateway: section)\n");
+		return;
+	}
+	for (i = 0; i < nu; i++) {
+		struct json_object *bes = tdctl_jget(json_object_array_get_idx(us, i), "backends");
+
+		for (j = 0; bes && j < json_object_array_length(bes); j++, total++) {
+			struct json_object *b = json_object_array_get_idx(bes, j);
+
+			out += !json_object_get_boolean(tdctl_jget(b, "healthy")) ||
+			       json_object_get_boolean(tdctl_jget(b, "ejected"));
+		}
+	}
+	printf("gateway    generation %lld, %lld worker(s), %lld route(s), %zu upstream(s), "
+	       "%d/%d backend(s) down or ejected; listening on", tdctl_jint(g, "generation"),
+	       tdctl_jint(g, "workers"), tdctl_jint(g, "routes"), nu, out, total);
+	for (i = 0; i < nl; i++) {
+		struct json_object *l = json_object_array_get_idx(ls, i);
+
+		printf(" %s%s", tdctl_jstr(l, "address"),
+		       json_object_get_boolean(tdctl_jget(l, "tls")) ? " (tls)" : "");
+	}
+	printf("\n");
+	for (i = 0; i < nu; i++) {
+		struct json_object *u = json_object_array_get_idx(us, i);
+		struct json_object *bes = tdctl_jget(u, "backends");
+
+		for (j = 0; bes && j < json_object_array_length(bes); j++) {
+			struct json_object *b = json_object_array_get_idx(bes, j);
+			bool down = !json_object_get_boolean(tdctl_jget(b, "healthy"));
+			bool ej = json_object_get_boolean(tdctl_jget(b, "ejected"));
+
+			if (down || ej)
+				printf("           %s: %s %s\n", down ? "down" : "ejected",
+				       tdctl_jstr(u, "name"), tdctl_jstr(b, "address"));
+		}
+	}
+}
+
 static void tdctl_status_agent(const struct tdctl *ctl, struct json_object *ag)
 {
 	struct json_object *a = tdctl_jget(ag, "agent"), *lr = tdctl_jget(ag, "last_reload");
@@ -279,6 +327,7 @@ static void tdctl_status_agent(const struct tdctl *ctl, struct json_object *ag)
 			       tdctl_jint(lr, "generation"));
 	}
 	tdctl_status_agent_mesh(tdctl_jget(ag, "mesh"));
+	tdctl_status_agent_gw(tdctl_jget(ag, "gateway"));
 	if (!n) {
 		printf("overrides  none (running state = config file)\n");
 		return;
