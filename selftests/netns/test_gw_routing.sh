@@ -23,6 +23,7 @@ gw_config "gateway:
   trusted_proxies: [ \"127.0.0.2/32\" ]
   upstreams:
     one: { backends: [ \"127.0.0.1:9001\" ] }
+    canary: { backends: [ \"127.0.0.1:9002\" ] }
     rr: { lb: round_robin, backends: [ $ALL ] }
     lc: { lb: least_conn, backends: [ \"127.0.0.1:9001\", \"127.0.0.1:9002\" ] }
     r2: { lb: random_two, backends: [ $ALL ] }
@@ -55,6 +56,8 @@ gw_config "gateway:
     - match: { host: api.example, path_prefix: /users }
       upstream: one
       request_headers: { add: { X-Host-Route: api } }
+    - match: { path_prefix: /users, headers: { X-Canary: \"yes\" } }
+      upstream: canary
     - match: { path_prefix: /m, methods: [ GET, POST ] }
       upstream: one
     - { match: { path_prefix: /rr }, upstream: rr }
@@ -93,6 +96,12 @@ t_eq "host api.example wins over the host-less route (no strip)" "/users/7 [\"ap
 	"$(jv "$TMP/hs.b" 'd["target"] + " " + str(d["headers"].get("x-host-route")).replace(chr(39), chr(34))')"
 req hs2 -H 'Host: API.EXAMPLE:8000' "$U/users/7" >/dev/null
 t_eq "host match ignores case and port" "/users/7" "$(jv "$TMP/hs2.b" 'd["target"]')"
+req cy -H 'X-Canary: yes' "$U/users/9" >/dev/null
+t_eq "match.headers X-Canary: yes wins over the same prefix without it (b2, no strip)" "b2 /users/9" \
+	"$(jv "$TMP/cy.b" 'd["id"] + " " + d["target"]')"
+req cn -H 'X-Canary: no' "$U/users/9" >/dev/null
+t_eq "another X-Canary value takes the plain /users route (b1, stripped)" "b1 /9" \
+	"$(jv "$TMP/cn.b" 'd["id"] + " " + d["target"]')"
 t_eq "POST /m" 200 "$(req mp -X POST --data-binary 'hello=1' "$U/m")"
 t_eq "POST body reaches the backend" "hello=1" "$(jv "$TMP/mp.b" 'd["body"]')"
 
