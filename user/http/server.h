@@ -84,12 +84,37 @@ struct td_hs_ops {
 	int (*upstream)(struct td_hs_req *r, void *tag, int err, unsigned int status, bool may_retry);
 	/* the request ended (see td_hs_req_status() and friends); free what set_data holds */
 	void (*done)(struct td_hs_req *r);
+	/*
+	 * optional (RAW listeners): the first bytes of a connection arrived: data[0..len) (at most
+	 * TD_HS_BUF, at least 1 byte; more may follow). Return 0 when they are enough and call
+	 * td_hs_tunnel() (now or later; the bytes are sent to the destination first) or
+	 * td_hs_respond() (answered as nothing: the connection is closed); return -EAGAIN to be
+	 * called again with more bytes (same start, larger len; after header_timeout_ms: closed).
+	 */
+	int (*raw)(struct td_hs_req *r, const char *data, size_t len);
+	/*
+	 * optional (td_hs_forward responses, after ops->upstream returned 0 with err 0): the
+	 * response head as received (m, slices into buf, valid during the call) before it is relayed.
+	 * Return true to receive the body: response_body() gets the decoded body bytes as they
+	 * are relayed (chunked framing removed), then response_end() once, complete or not.
+	 */
+	bool (*response)(struct td_hs_req *r, const struct td_http_msg *m, const char *buf);
+	void (*response_body)(struct td_hs_req *r, const char *data, size_t len);
+	void (*response_end)(struct td_hs_req *r, bool complete);
+};
+
+enum td_hs_listen_mode {
+	TD_HS_LISTEN_HTTP = 0,		/* HTTP/1.1 requests (origin-form or absolute-form) */
+	TD_HS_LISTEN_RAW,		/* not HTTP: ops->raw() gets the first bytes (e.g. a TLS
+					   ClientHello), then td_hs_tunnel() or td_hs_respond() (close) */
 };
 
 struct td_hs_listener {
 	struct sockaddr_storage ss;	/* port in network order */
 	socklen_t sslen;
-	struct td_tls *tls;		/* NULL: plain HTTP; not owned */
+	struct td_tls *tls;		/* NULL: plain HTTP; not owned; must be NULL for RAW */
+	uint8_t mode;			/* enum td_hs_listen_mode */
+	uint32_t tag;			/* td_hs_req_listener_tag(): which listener accepted the request */
 };
 
 struct td_hs_conf {
@@ -134,6 +159,8 @@ struct td_hs_stats {
 	uint64_t upstream_reused;	/* requests sent on a pooled connection */
 	uint64_t upstream_errors;	/* failed attempts */
 	uint64_t tls_handshake_errors;
+	uint64_t tunnels;		/* td_hs_tunnel() tunnels established */
+	uint64_t tunnels_open;
 };
 void td_hs_stats_get(const struct td_hs *hs, struct td_hs_stats *st);
 
@@ -151,6 +178,8 @@ const char *td_hs_req_sni(const struct td_hs_req *r);
 /* worker index 0..workers-1 (for per-worker state), and the engine */
 unsigned int td_hs_req_worker(const struct td_hs_req *r);
 struct td_hs *td_hs_req_hs(const struct td_hs_req *r);
+/* the accepting listener's td_hs_listener.tag; its mode */
+uint32_t td_hs_req_listener_tag(const struct td_hs_req *r);
 /* CLOCK_MONOTONIC ns when the head was complete */
 uint64_t td_hs_req_start_ns(const struct td_hs_req *r);
 /* the handler's pointer */
@@ -179,6 +208,22 @@ struct td_hs_hdr {
 int td_hs_respond(struct td_hs_req *r, unsigned int status, const struct td_hs_hdr *hdrs,
 		  size_t nhdrs, const void *body, size_t body_len, bool close_after);
 
+/* td_hs_respond_ex() options */
+struct td_hs_resp_opts {
+	const char *reason;		/* reason phrase, NULL: the standard one */
+	bool no_date;			/* hdrs carry their own Date (e.g. a cached response) */
+	bool close_after;		/* Connection: close */
+};
+
+/*
+ * td_hs_respond() with options: used by caches to send a stored response (its own Date, Age,
+ * ETag... in hdrs; Content-Length, Connection always from the engine; hdrs must not carry
+ * them nor Transfer-Encoding). HEAD requests get the head only; 304 and 204 no body.
+ */
+int td_hs_respond_ex(struct td_hs_req *r, unsigned int status, const struct td_hs_hdr *hdrs,
+		     size_t nhdrs, const void *body, size_t body_len,
+		     const struct td_hs_resp_opts *opts);
+
 /* how the forwarded request differs from the client's */
 struct td_hs_edit {
 	const char *target;		/* new request-target (NUL-terminated), NULL: the client's */
@@ -206,6 +251,20 @@ struct td_hs_upstream {
  * (-EALREADY if r was answered, -EINVAL). Connection failures are reported to ops->upstream.
  */
 int td_hs_forward(struct td_hs_req *r, const struct td_hs_upstream *u, const struct td_hs_edit *edit);
+
+/* ---- tunnels (CONNECT, raw listeners) -------------------------------------------------------- */
+
+/*
+ * Connect to u (connect_timeout_ms), then relay bytes both ways until both sides have closed
+ * (a FIN is passed on as shutdown(SHUT_WR)), either side resets, or idle_ms pass without a byte
+ * either way (0: the engine's idle timeout). For a CONNECT request the client gets
+ * "HTTP/1.1 200 Connection established" once connected (502 / 504 on failure, counted by
+ * ops->upstream with may_retry false); for a RAW listener the bytes already given to ops->raw()
+ * are sent first and failures just close. Bytes both ways are counted in bytes_in / bytes_out;
+ * ops->done() runs when the tunnel ends. Backpressure as for bodies. 0 or -errno (-EALREADY,
+ * -EINVAL: not a CONNECT request nor a RAW connection).
+ */
+int td_hs_tunnel(struct td_hs_req *r, const struct td_hs_upstream *u, uint32_t idle_ms);
 
 /* ---- subrequests (aggregation) ------------------------------------------------------------- */
 

@@ -1317,10 +1317,10 @@ static void td_parse_mesh(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config
 
 static void td_parse_root(struct td_cfg_ctx *c, yaml_node_t *root, struct td_config *cfg)
 {
-	static const char *const keys[] = { "node", "l4", "mesh", "gateway" };
-	yaml_node_t *v[4];
+	static const char *const keys[] = { "node", "l4", "mesh", "gateway", "forward_proxy" };
+	yaml_node_t *v[5];
 
-	if (!td_map_get(c, root, "top level", keys, 4, v))
+	if (!td_map_get(c, root, "top level", keys, 5, v))
 		return;
 	if (v[0])
 		td_parse_node(c, v[0], cfg);
@@ -1330,6 +1330,8 @@ static void td_parse_root(struct td_cfg_ctx *c, yaml_node_t *root, struct td_con
 		td_parse_mesh(c, v[2], cfg);
 	if (v[3])
 		td_parse_gateway(c, v[3], cfg);
+	if (v[4])
+		td_parse_forward_proxy(c, v[4], cfg);
 }
 
 struct td_err_ent {
@@ -1391,6 +1393,7 @@ void td_config_free(struct td_config *cfg)
 		free(cfg->mesh.allow[i].ports);
 	free(cfg->mesh.allow);
 	td_gw_cfg_free(&cfg->gateway);
+	td_fp_cfg_free(&cfg->forward_proxy);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

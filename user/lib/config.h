@@ -104,6 +104,7 @@ struct td_mesh_cfg {
 };
 
 #include "config_gw.h"
+#include "config_fp.h"
 
 struct td_config {
 	char path[PATH_MAX];
@@ -118,6 +119,7 @@ struct td_config {
 	size_t n_services;
 	struct td_mesh_cfg mesh;           /* mesh */
 	struct td_gw_cfg gateway;          /* gateway (config_gw.h) */
+	struct td_fp_cfg forward_proxy;    /* forward_proxy (config_fp.h) */
 };
 
 /*

@@ -70,4 +70,9 @@ void td_parse_gateway(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config *cf
 /* config_gw.c: free what td_parse_gateway allocated (safe on a zeroed struct) */
 void td_gw_cfg_free(struct td_gw_cfg *g);
 
+/* config_fp.c: the forward_proxy: section into cfg->forward_proxy */
+void td_parse_forward_proxy(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config *cfg);
+/* config_fp.c: free what td_parse_forward_proxy allocated (safe on a zeroed struct) */
+void td_fp_cfg_free(struct td_fp_cfg *f);
+
 #endif
