@@ -41,7 +41,7 @@ static const char gw_full[] =
 	"      connect_timeout: 250ms\n"                                              /* 21 */
 	"      response_timeout: 5s\n"                                                /* 22 */
 	"      outlier: { consecutive_failures: 0, ejection: 10s }\n"                 /* 23 */
-	"      max_idle: 0\n"                                                         /* 24 */
+	"      max_idle: 1\n"                                                         /* 24 */
 	"    ip: { lb: hash, hash_key: client_ip, backends: [ \"127.0.0.1:9004\" ] }\n" /* 25 */
 	"    lc: { lb: least_conn, backends: [ \"127.0.0.1:9005\" ] }\n"              /* 26 */
 	"    r2: { lb: random_two, backends: [ \"127.0.0.1:9006\" ] }\n"              /* 27 */
@@ -193,7 +193,7 @@ static void test_gw_full(void)
 	CU_ASSERT_EQUAL(u->response_timeout_ms, 5000);
 	CU_ASSERT_EQUAL(u->outlier_failures, 0);
 	CU_ASSERT_EQUAL(u->outlier_ejection_ms, 10000);
-	CU_ASSERT_EQUAL(u->max_idle, 0);
+	CU_ASSERT_EQUAL(u->max_idle, 1);
 	CU_ASSERT_EQUAL(g->upstreams[2].lb, TD_GW_LB_HASH);
 	CU_ASSERT_EQUAL(g->upstreams[2].hash_key, TD_GW_HASH_CLIENT_IP);
 	CU_ASSERT_EQUAL(g->upstreams[3].lb, TD_GW_LB_LEAST_CONN);
@@ -531,7 +531,7 @@ static const struct gw_bad gw_bad_cases[] = {
 	  "bad.yaml:4: gateway.upstreams.u.outlier.ejection: 10ms is out of range 1s..1h", "" },
 	{ "gateway:\n  listen: \"127.0.0.1:1\"\n  upstreams:\n    u: { max_idle: 10001, backends: "
 	  "[ \"127.0.0.1:1\" ] }\n  routes: [ { upstream: u } ]\n", 1,
-	  "bad.yaml:4: gateway.upstreams.u.max_idle: 10001 is out of range 0..10000", "" },
+	  "bad.yaml:4: gateway.upstreams.u.max_idle: 10001 is out of range 1..10000", "" },
 	{ "gateway:\n  listen: \"127.0.0.1:1\"\n  upstreams:\n    u: { health: { type: udp }, "
 	  "backends: [ \"127.0.0.1:1\" ] }\n  routes: [ { upstream: u } ]\n", 1,
 	  "bad.yaml:4: gateway.upstreams.u.health.type: invalid health check type 'udp'", "" },

@@ -13,14 +13,17 @@
  *    configured limits). Pipelined requests wait in the input buffer, so responses go out in
  *    order. Errors of the parser are answered with p->error (400, 413, 414, 431, 501, 505) and
  *    the connection is closed. A request head must be complete within header_timeout_ms of its
- *    first byte (slowloris: 408 and close); an idle keep-alive connection is closed after
- *    idle_timeout_ms; a body read stalls for at most body_timeout_ms.
+ *    first byte (slowloris: 408 and close); a new connection that sends nothing is closed
+ *    after header_timeout_ms, an idle keep-alive one after idle_timeout_ms (both silently);
+ *    every wait on a body (client or upstream, reading or writing) lasts at most
+ *    body_timeout_ms.
  *  - For each complete head ops->request(r) runs. The handler then (at once or later, always on
  *    the same worker thread, e.g. from a td_hs_fetch callback) calls exactly one of
  *    td_hs_respond() or td_hs_forward(). ops->done(r) runs exactly once when the request ends
  *    (response sent, or the client or the engine aborted it); after it returns r is gone.
  *  - Forwarding: the engine writes the request head built from the client's one (hop-by-hop
- *    fields, the ones Connection names, Content-Length and Transfer-Encoding dropped; the edit's
+ *    fields, the ones Connection names, Content-Length, Transfer-Encoding and an Expect:
+ *    100-continue it answers itself dropped; Host added when the client sent none; the edit's
  *    removals and additions applied; framing added: Content-Length, or chunked re-encoded after
  *    validation) to a pooled keep-alive upstream connection, streams the request body, reads the
  *    response head (strict, 502 on any error), calls ops->upstream(), then streams the response
@@ -28,12 +31,16 @@
  *    chunked re-encoded, close-delimited turned into chunked for HTTP/1.1 clients). Neither
  *    body is ever buffered whole: reading one side stops while the other side's output buffer
  *    is full (TD_HS_BUF bytes). Upstream connections go back to the pool after a complete,
- *    keep-alive response; the pool keeps at most max_idle per backend per worker.
- *  - Memory: an idle keep-alive downstream connection holds no buffer and no parser (target:
- *    under 1 KiB of heap); buffers come from a per-worker free list while a request is active.
- *  - Reload: td_hs_set_ops_arg() is not needed; handlers load their own configuration
- *    generation atomically per request. td_hs_listen() adds and td_hs_unlisten() removes
- *    listeners while running; established connections are never closed by either.
+ *    keep-alive response; the pool keeps at most max_idle per backend per worker (0: the
+ *    default), each for TD_HS_DEF_UPSTREAM_IDLE at most.
+ *  - Memory: an idle keep-alive downstream connection holds no buffer and no parser, only its
+ *    192-byte struct (~220-270 B of RSS measured); buffers come from a per-worker free list
+ *    while a request is active.
+ *  - Reload: handlers load their own configuration generation atomically per request.
+ *    td_hs_listen() adds and td_hs_unlisten() removes listeners while running, and
+ *    td_hs_set_limits() changes limits; established connections are never closed by them.
+ *    These three wait until every worker applied the change: call them from a thread that is
+ *    not a worker.
  */
 
 #include <stdbool.h>
@@ -63,7 +70,7 @@ struct td_hs_limits {
 	uint32_t header_timeout_ms;	/* first byte of a head to its end (408) */
 	uint32_t idle_timeout_ms;	/* keep-alive connection without a request */
 	uint32_t body_timeout_ms;	/* longest gap while reading a request or response body */
-	uint32_t max_conns;		/* downstream connections of this td_hs (over: accept, close) */
+	uint32_t max_conns;		/* downstream connections (over: accept, close); 0: no limit */
 };
 
 /* fill with the defaults above and td_http_limits_default() */
@@ -74,12 +81,15 @@ struct td_hs_ops {
 	void (*request)(struct td_hs_req *r);
 	/*
 	 * optional: one upstream attempt of td_hs_forward() ended. err 0: the response head arrived
-	 * with this status; err < 0: -ECONNREFUSED, -ETIMEDOUT (connect), -ETIME (response
-	 * timeout), -EPROTO (invalid response), -ECONNRESET ... before a response head. tag is
-	 * td_hs_forward()'s. When may_retry (nothing was sent to the client yet and the request has
-	 * no body), the handler may call td_hs_forward() again from here and returns 1: the failed
-	 * attempt is discarded. Otherwise it returns 0: the response is relayed (err 0) or the
-	 * engine answers 502 (504 for -ETIMEDOUT / -ETIME).
+	 * with this status (1xx already dropped); err < 0: -ECONNREFUSED, -ETIMEDOUT (connect, or
+	 * the upstream took no request bytes for body_timeout_ms), -ETIME (response timeout),
+	 * -EPROTO (invalid response, 101, 2xx to CONNECT), -ECONNRESET ... before a response head.
+	 * tag is td_hs_forward()'s. The handler may call td_hs_respond() from here, or, when
+	 * may_retry (nothing was sent to the client yet and the request has no body),
+	 * td_hs_forward() again; the attempt (and its response) is then discarded, and by
+	 * convention it returns 1. Otherwise it returns 0: the response is relayed (err 0) or the
+	 * engine answers 502 (504 for -ETIMEDOUT / -ETIME). The engine looks at what the handler
+	 * called, not at the return value.
 	 */
 	int (*upstream)(struct td_hs_req *r, void *tag, int err, unsigned int status, bool may_retry);
 	/* the request ended (see td_hs_req_status() and friends); free what set_data holds */
@@ -137,27 +147,33 @@ int td_hs_unlisten(struct td_hs *hs, int id);
 /* start the worker threads; 0 or -errno */
 int td_hs_start(struct td_hs *hs);
 /*
- * Stop: close listeners, let requests in flight finish for up to drain_ms, close the rest,
- * join the threads, free everything. NULL is ignored.
+ * Stop: close listeners and idle connections (and those still reading a head), let requests
+ * in flight finish for up to drain_ms with Connection: close, abort the rest (done() still
+ * runs), join the threads, free everything. NULL is ignored.
  */
 void td_hs_free(struct td_hs *hs, uint32_t drain_ms);
 void *td_hs_arg(const struct td_hs *hs);
 unsigned int td_hs_workers(const struct td_hs *hs);
-/* change limits for connections accepted from now on (reload) */
+/*
+ * Change limits (reload) on every worker: they apply to the next request head of every
+ * connection (open keep-alive ones included), to each timeout the next time it is armed and to
+ * max_conns at the next accept. Invalid http limits are ignored. Unlike td_hs_new(), zero
+ * timeouts are taken as given: start from td_hs_limits_default(). Waits for the workers.
+ */
 void td_hs_set_limits(struct td_hs *hs, const struct td_hs_limits *lim);
 
 /* engine counters (sum over workers, relaxed reads) */
 struct td_hs_stats {
 	uint64_t conns_accepted;
-	uint64_t conns_rejected;	/* over max_conns */
+	uint64_t conns_rejected;	/* over max_conns (or draining) */
 	uint64_t conns_open;
 	uint64_t requests;
 	uint64_t parse_errors;		/* 400/413/414/431/501/505 sent */
 	uint64_t header_timeouts;	/* 408 (slowloris) */
-	uint64_t idle_closed;
+	uint64_t idle_closed;		/* idle_timeout, or header_timeout before any byte */
 	uint64_t upstream_conns_open;
 	uint64_t upstream_reused;	/* requests sent on a pooled connection */
-	uint64_t upstream_errors;	/* failed attempts */
+	uint64_t upstream_errors;	/* failed attempts and fetches (not keep-alive retries) */
 	uint64_t tls_handshake_errors;
 	uint64_t tunnels;		/* td_hs_tunnel() tunnels established */
 	uint64_t tunnels_open;
@@ -200,9 +216,11 @@ struct td_hs_hdr {
 };
 
 /*
- * Answer locally: status, extra headers (Content-Length, Date and Connection are added), body.
- * A request body not read yet is read and discarded (up to max_body, else the connection is
- * closed after the response). close_after forces Connection: close. 0 or -errno (-EALREADY if
+ * Answer locally: status, extra headers (Date, Content-Length unless 1xx/204/304, and
+ * Connection when closing or for HTTP/1.0 keep-alive are added), body. A request body not read
+ * yet is read and discarded (up to max_body, else the connection is closed after the
+ * response); a client waiting for 100 Continue is not asked for its body: the connection is
+ * closed after the response. close_after forces Connection: close. 0 or -errno (-EALREADY if
  * r was answered). HEAD requests get the head only.
  */
 int td_hs_respond(struct td_hs_req *r, unsigned int status, const struct td_hs_hdr *hdrs,
@@ -242,7 +260,7 @@ struct td_hs_upstream {
 	socklen_t addrlen;
 	uint32_t connect_timeout_ms;	/* 0: TD_HS_DEF_CONNECT_TIMEOUT */
 	uint32_t response_timeout_ms;	/* request sent to response head; 0: default */
-	uint32_t max_idle;		/* pool size for this backend on this worker */
+	uint32_t max_idle;		/* pool size for this backend on this worker, 0: 32 */
 	void *tag;			/* passed to ops->upstream() */
 };
 
@@ -281,8 +299,9 @@ typedef void (*td_hs_fetch_cb)(struct td_hs_req *r, void *arg, const struct td_h
 /*
  * On r's worker, send the complete request head (request line, Host and other fields, final
  * CRLF; no body) to addr over a pooled connection and collect the whole response (at most
- * max_body bytes, else -EFBIG) within timeout_ms. cb runs once on the same worker, unless r
- * ends first: then the fetch is cancelled and cb never runs. 0 or -errno.
+ * max_body bytes, else -EFBIG) within timeout_ms (0: TD_HS_DEF_RESPONSE_TIMEOUT, else -ETIME;
+ * a reused connection closed under us is retried once). cb runs once on the same worker,
+ * unless r ends first: then the fetch is cancelled and cb never runs. 0 or -errno.
  */
 int td_hs_fetch(struct td_hs_req *r, const struct sockaddr *addr, socklen_t addrlen,
 		const char *head, size_t head_len, uint32_t timeout_ms, size_t max_body,

@@ -90,7 +90,7 @@ static bool td_gw_field_value(const char *s)
 }
 
 /* free text that ends up in a quoted header parameter or a JSON string: no '"', '\\', controls */
-static bool td_gw_quotable(const char *s)
+bool td_gw_quotable(const char *s)
 {
 	for (; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '"' || *s == '\\')
@@ -142,8 +142,8 @@ static bool td_gw_seg_prefix(const char *p, const char *s)
 
 /* ---- typed getters (false: error reported) ---------------------------------------------------- */
 
-static bool td_gw_get_u32(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, long long min,
-			  long long max, uint32_t *out)
+bool td_gw_get_u32(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, long long min,
+		   long long max, uint32_t *out)
 {
 	long long x;
 
@@ -153,8 +153,8 @@ static bool td_gw_get_u32(struct td_cfg_ctx *c, yaml_node_t *n, const char *path
 	return true;
 }
 
-static bool td_gw_get_ms(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, __u64 min,
-			 __u64 max, uint32_t *out)
+bool td_gw_get_ms(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, __u64 min,
+		  __u64 max, uint32_t *out)
 {
 	__u64 ms;
 
@@ -165,8 +165,8 @@ static bool td_gw_get_ms(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
 }
 
 /* a string of at most len - 1 bytes into out */
-static bool td_gw_get_text(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, char *out,
-			   size_t len)
+bool td_gw_get_text(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, char *out,
+		    size_t len)
 {
 	const char *s;
 
@@ -260,7 +260,7 @@ static int td_gw_base_dir(const char *file, char *out, size_t len)
  * config file (stored absolute, so a reload from another working directory finds the same file).
  * The file is not opened here (td_gw_check does that).
  */
-static bool td_gw_get_file(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, char *out)
+bool td_gw_get_file(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, char *out)
 {
 	char dir[TD_GW_FILE_LEN];
 	const char *s;
@@ -311,13 +311,13 @@ static int td_gw_endpoint_parse(const char *s, struct td_gw_endpoint *ep)
 	return 0;
 }
 
-static bool td_gw_endpoint_equal(const struct td_gw_endpoint *a, const struct td_gw_endpoint *b)
+bool td_gw_endpoint_equal(const struct td_gw_endpoint *a, const struct td_gw_endpoint *b)
 {
 	return a->sslen == b->sslen && !memcmp(&a->ss, &b->ss, a->sslen);
 }
 
-static bool td_gw_get_endpoint(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
-			       struct td_gw_endpoint *ep)
+bool td_gw_get_endpoint(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+			struct td_gw_endpoint *ep)
 {
 	const char *s;
 
@@ -337,9 +337,9 @@ static bool td_gw_get_endpoint(struct td_cfg_ctx *c, yaml_node_t *n, const char 
  * A listen value: one endpoint string or a list of them, appended to eps (max TD_GW_MAX_LISTEN).
  * Duplicates against everything already in all[0..nall) and within the list are errors.
  */
-static void td_gw_parse_listen(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
-			       struct td_gw_endpoint *eps, size_t *neps,
-			       const struct td_gw_endpoint *other, size_t nother)
+void td_gw_parse_listen(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+			struct td_gw_endpoint *eps, size_t *neps,
+			const struct td_gw_endpoint *other, size_t nother)
 {
 	char sub[TD_GW_P];
 	size_t len = 1;
@@ -490,11 +490,14 @@ static void td_gw_parse_limits(struct td_cfg_ctx *c, yaml_node_t *n, struct td_g
 			      &g->max_conns);
 }
 
-/* "10.0.0.0/8", "fd00::/8", or an address alone (/32, /128); host bits must be zero */
-static void td_gw_parse_cidr(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
-			     struct td_gw_cfg *g)
+/*
+ * "10.0.0.0/8", "fd00::/8", or an address alone (/32, /128); host bits must be zero. Appended
+ * to list[*nlist] (the caller bounds *nlist); the same CIDR as one already there is an error.
+ */
+void td_gw_parse_cidr(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+		      struct td_gw_cidr *list, size_t *nlist)
 {
-	struct td_gw_cidr *r = &g->trusted_proxies[g->n_trusted];
+	struct td_gw_cidr *r = &list[*nlist];
 	char host[TD_ADDRSTRLEN], abuf[TD_ADDRSTRLEN];
 	const char *s, *slash;
 	union td_addr a;
@@ -542,8 +545,8 @@ static void td_gw_parse_cidr(struct td_cfg_ctx *c, yaml_node_t *n, const char *p
 			td_addr_format(&m, fam, abuf, sizeof(abuf)), pfx);
 		return;
 	}
-	for (size_t i = 0; i < g->n_trusted; i++) {
-		const struct td_gw_cidr *o = &g->trusted_proxies[i];
+	for (size_t i = 0; i < *nlist; i++) {
+		const struct td_gw_cidr *o = &list[i];
 
 		if (o->family == r->family && o->prefix == r->prefix &&
 		    !memcmp(o->addr, r->addr, sizeof(r->addr))) {
@@ -551,7 +554,7 @@ static void td_gw_parse_cidr(struct td_cfg_ctx *c, yaml_node_t *n, const char *p
 			return;
 		}
 	}
-	g->n_trusted++;
+	(*nlist)++;
 	return;
 bad:
 	td_cerr(c, n, "%s: expected an IP address or CIDR such as 10.0.0.0/8 or fd00::/8, got '%s'",
@@ -798,7 +801,7 @@ static void td_gw_parse_upstream(struct td_cfg_ctx *c, yaml_node_t *n, const cha
 	}
 	if (v[K_IDLE]) {
 		td_path_fmt(sub, sizeof(sub), "%s.max_idle", path);
-		td_gw_get_u32(c, v[K_IDLE], sub, 0, TD_GW_MAX_MAX_IDLE, &u->max_idle);
+		td_gw_get_u32(c, v[K_IDLE], sub, 1, TD_GW_MAX_MAX_IDLE, &u->max_idle);
 	}
 }
 
@@ -1837,7 +1840,8 @@ void td_parse_gateway(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config *cf
 			char path[TD_GW_P];
 
 			td_path_fmt(path, sizeof(path), "gateway.trusted_proxies[%zu]", i);
-			td_gw_parse_cidr(c, td_seq_item(c, v[K_TRUSTED], i), path, g);
+			td_gw_parse_cidr(c, td_seq_item(c, v[K_TRUSTED], i), path,
+					 g->trusted_proxies, &g->n_trusted);
 		}
 	}
 	if (v[K_REQID]) {

@@ -78,7 +78,7 @@ struct td_gw_upstream_cfg {
 	uint32_t response_timeout_ms;	/* "response_timeout": to the response head, default 30s, 1ms..1h */
 	uint32_t outlier_failures;	/* "outlier": { consecutive_failures: 5 } 0 = off, default 5 */
 	uint32_t outlier_ejection_ms;	/* "outlier": { ejection: 30s } default 30s, 1s..1h */
-	uint32_t max_idle;		/* "max_idle": pooled idle connections per worker and backend, default 32, 0..10000 */
+	uint32_t max_idle;		/* "max_idle": pooled idle connections per worker and backend, default 32, 1..10000 */
 };
 
 /* a header "NAME: VALUE" pair (match.headers, request_headers.add, response_headers.add) */
