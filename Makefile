@@ -76,11 +76,15 @@ BPFT_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/bpf/*.c))
 MESHT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/mesh/*.c))
 
 HTTPT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/http/*.c))
+FPT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard selftests/fp/*.c))
 
 BINS       := $(BUILD)/bin/tdagent $(BUILD)/bin/tdctl
 TESTBINS   := $(BUILD)/bin/td_unit $(BUILD)/bin/td_bpf_fixtures $(BUILD)/bin/td_mesh_ctl
 ifneq ($(HTTPT_OBJS),)
 TESTBINS   += $(BUILD)/bin/td_http_tool
+endif
+ifneq ($(FPT_OBJS),)
+TESTBINS   += $(BUILD)/bin/td_fp_ctl
 endif
 
 .PHONY: all bpf clean test test-unit test-bpf test-netns demo bench bench-l4 bench-mesh \
@@ -129,6 +133,12 @@ $(BUILD)/bin/td_bpf_fixtures: $(BPFT_OBJS) $(LIBTD)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/bin/td_mesh_ctl: $(MESHT_OBJS) $(LIBTD)
+	@mkdir -p $(@D)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# selftests/fp: td_fp_ctl, the transparent-redirect driver and stand-in proxy of test_fp_transparent
+$(BUILD)/bin/td_fp_ctl: $(FPT_OBJS) $(LIBTD)
 	@mkdir -p $(@D)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

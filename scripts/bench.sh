@@ -31,6 +31,7 @@ WRK_ARGS=(-t2 -c50 "-d${DURATION}s" --latency)
 source "$REPO/scripts/topo.sh"
 # shellcheck source=bench_gateway.sh
 source "$REPO/scripts/bench_gateway.sh"   # gateway: bench_gateway (described there)
+source "$REPO/scripts/bench_proxy.sh"     # proxy: bench_proxy (described there)
 
 case $PART in
 all | l4 | mesh | gateway | proxy) ;;
@@ -551,6 +552,7 @@ for part in l4 mesh gateway proxy; do
 	l4) bench_l4 || FAILED=1 ;;
 	mesh) bench_mesh || FAILED=1 ;;
 	gateway) bench_gateway || FAILED=1 ;;
+	proxy) bench_proxy || FAILED=1 ;;
 	*) echo "bench: $part skipped=not_implemented" ;;
 	esac
 done

@@ -18,7 +18,7 @@ PKGS=(
 	# netns tests, demo
 	iproute2 iputils-ping python3 python3-requests curl socat ethtool util-linux coreutils procps
 	# benches: peers and load generator (nginx stream module is dynamic in Debian 12)
-	nftables nginx-light libnginx-mod-stream haproxy wrk
+	nftables nginx-light libnginx-mod-stream haproxy wrk squid tinyproxy
 )
 
 missing_pkgs() {

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "log.h"
 #include "server.h"
 #include "tls.h"
@@ -20,17 +22,39 @@
  *   /__stats       200 JSON: engine counters and the handler's own (requests seen, done calls)
  *   /__fetch?P     td_hs_fetch("GET P") on the upstream, then 200 with the fetched body and
  *                  X-Fetch-Status / X-Fetch-Err headers
+ *   /__tag         200 "tag N" (td_hs_req_listener_tag: 1 for --listen, 2 for --raw)
+ *   /__respond_ex  203 "Custom Reason" by td_hs_respond_ex with its own Date and an ETag
+ *                  (no_date); "?close" adds close_after
+ *   CONNECT h:p    with --connect: td_hs_tunnel to the numeric h:p (idle --tunnel-idle ms);
+ *                  without it: forwarded like the rest (the upstream's answer is refused: 502)
+ *   http://h:p/x   absolute-form: forwarded (with --connect to h:p, else to --upstream) with
+ *                  target "/x" and Host replaced by "h:p"
  *   anything else  forwarded to --upstream with edits: X-Td-Tool added, X-Drop removed;
  *                  response X-Td-Resp added, X-Resp-Drop removed. On a failed attempt that
  *                  may be retried, --fallback (if set) gets a second try.
+ * --raw ADDR:PORT: a RAW listener; ops->raw waits for 4 bytes, closes on "QUIT", else tunnels
+ * everything to --upstream. --tee: the response hooks hash every forwarded response body and
+ * print "tee: status S bytes N sha256 H complete C" per response.
  */
 
 struct tool {
 	struct td_hs *hs;
 	struct sockaddr_storage up, fb;
 	socklen_t uplen, fblen;
-	uint32_t connect_ms, response_ms, max_idle;
-	atomic_ulong seen, done, aborted, upcalls, retries;
+	uint32_t connect_ms, response_ms, max_idle, tunnel_idle;
+	bool connect, tee;
+	atomic_ulong seen, done, aborted, upcalls, retries, tee_ends, raw_calls;
+};
+
+/* per request (td_hs_req_set_data) */
+#define TREQ_MAGIC 0x7472657au
+struct treq {
+	uint32_t magic;
+	EVP_MD_CTX *md;		/* --tee: the body hash */
+	uint64_t tee_bytes;
+	unsigned int tee_status;
+	char host[300];		/* absolute-form: the Host written upstream */
+	char target[1024];
 };
 
 static struct tool T;
@@ -74,9 +98,10 @@ static bool path_is(const struct td_http_msg *m, const char *buf, const char *p)
 
 static void tool_forward(struct td_hs_req *r, const struct sockaddr_storage *ss, socklen_t len)
 {
-	static const char *const rm[] = { "X-Drop" };
+	static const char *const rm[] = { "X-Drop", "Host" };
 	static const char *const rrm[] = { "X-Resp-Drop" };
-	static const struct td_hs_hdr add[] = { { "X-Td-Tool", "1" } };
+	struct treq *q = td_hs_req_data(r);
+	struct td_hs_hdr add[] = { { "X-Td-Tool", "1" }, { "Host", q->host } };
 	static const struct td_hs_hdr radd[] = { { "X-Td-Resp", "1" } };
 	struct td_hs_upstream u = {
 		.addr = (const struct sockaddr *)ss,
@@ -90,6 +115,13 @@ static void tool_forward(struct td_hs_req *r, const struct sockaddr_storage *ss,
 		.remove = rm, .nremove = 1, .add = add, .nadd = 1,
 		.resp_add = radd, .nresp_add = 1, .resp_remove = rrm, .nresp_remove = 1,
 	};
+
+	if (q->target[0]) {
+		/* absolute-form: origin-form target, Host from the URI */
+		e.target = q->target;
+		e.nremove = 2;
+		e.nadd = 2;
+	}
 	int rc = td_hs_forward(r, &u, &e);
 
 	if (rc < 0)
@@ -109,7 +141,8 @@ static void tool_stats(struct td_hs_req *r)
 		     "\"requests\":%llu,\"parse_errors\":%llu,\"header_timeouts\":%llu,"
 		     "\"idle_closed\":%llu,\"upstream_conns_open\":%llu,\"upstream_reused\":%llu,"
 		     "\"upstream_errors\":%llu,\"tls_handshake_errors\":%llu,\"seen\":%lu,"
-		     "\"done\":%lu,\"aborted\":%lu,\"upcalls\":%lu,\"retries\":%lu,\"workers\":%u}\n",
+		     "\"done\":%lu,\"aborted\":%lu,\"upcalls\":%lu,\"retries\":%lu,\"workers\":%u,"
+		     "\"tunnels\":%llu,\"tunnels_open\":%llu,\"tee_ends\":%lu,\"raw_calls\":%lu}\n",
 		     (unsigned long long)st.conns_accepted, (unsigned long long)st.conns_rejected,
 		     (unsigned long long)st.conns_open, (unsigned long long)st.requests,
 		     (unsigned long long)st.parse_errors, (unsigned long long)st.header_timeouts,
@@ -117,7 +150,9 @@ static void tool_stats(struct td_hs_req *r)
 		     (unsigned long long)st.upstream_reused, (unsigned long long)st.upstream_errors,
 		     (unsigned long long)st.tls_handshake_errors, atomic_load(&T.seen),
 		     atomic_load(&T.done), atomic_load(&T.aborted), atomic_load(&T.upcalls),
-		     atomic_load(&T.retries), td_hs_workers(T.hs));
+		     atomic_load(&T.retries), td_hs_workers(T.hs),
+		     (unsigned long long)st.tunnels, (unsigned long long)st.tunnels_open,
+		     atomic_load(&T.tee_ends), atomic_load(&T.raw_calls));
 	td_hs_respond(r, 200, &ct, 1, body, (size_t)n, false);
 }
 
@@ -154,13 +189,114 @@ static void tool_fetch(struct td_hs_req *r)
 		td_hs_respond(r, 500, NULL, 0, "fetch failed\n", 13, false);
 }
 
+static struct treq *treq_new(struct td_hs_req *r)
+{
+	struct treq *q = calloc(1, sizeof(*q));
+
+	if (q) {
+		q->magic = TREQ_MAGIC;
+		atomic_fetch_add(&T.seen, 1);
+		td_hs_req_set_data(r, q);
+	}
+	return q;
+}
+
+static void tool_respond_ex(struct td_hs_req *r, bool close_after)
+{
+	static const struct td_hs_hdr h[] = {
+		{ "Date", "Mon, 01 Jan 2001 00:00:00 GMT" }, { "ETag", "\"v1\"" },
+		{ "Content-Type", "text/plain" },
+	};
+	struct td_hs_resp_opts o = { .reason = "Custom Reason", .no_date = true,
+				     .close_after = close_after };
+
+	if (td_hs_respond_ex(r, 203, h, 3, "respond_ex\n", 11, &o) < 0)
+		td_hs_respond(r, 500, NULL, 0, "respond_ex failed\n", 18, false);
+}
+
+/* "h:p" (numeric IPv4 or [IPv6]) at s, len bytes */
+static int authority_addr(const char *s, size_t len, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	char a[300];
+
+	if (len >= sizeof(a))
+		return -EINVAL;
+	memcpy(a, s, len);
+	a[len] = 0;
+	return parse_addr(a, ss, sl);
+}
+
+static void tool_connect(struct td_hs_req *r, const struct td_http_msg *m, const char *buf)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct td_hs_upstream u = { .connect_timeout_ms = T.connect_ms, .tag = (void *)&T.seen };
+	int rc;
+
+	if (authority_addr(buf + m->target.off, m->target.len, &ss, &sl) < 0) {
+		td_hs_respond(r, 400, NULL, 0, "numeric host:port only\n", 23, true);
+		return;
+	}
+	u.addr = (struct sockaddr *)&ss;
+	u.addrlen = sl;
+	rc = td_hs_tunnel(r, &u, T.tunnel_idle);
+	if (rc < 0)
+		td_hs_respond(r, 500, NULL, 0, "tunnel failed\n", 14, true);
+}
+
+/* absolute-form: remember target and Host; with --connect, forward to the URI's authority */
+static void tool_absolute(struct td_hs_req *r, struct treq *q, const struct td_http_msg *m,
+			  const char *buf)
+{
+	const char *t = buf + m->target.off, *end = t + m->target.len;
+	const char *a = memmem(t, m->target.len, "://", 3), *path;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	a += 3;
+	for (path = a; path < end && *path != '/' && *path != '?'; path++)
+		;
+	snprintf(q->host, sizeof(q->host), "%.*s", (int)(path - a), a);
+	snprintf(q->target, sizeof(q->target), "%s%.*s", path < end && *path == '?' ? "/" : "",
+		 (int)(end - path), path);
+	if (!q->target[0])
+		snprintf(q->target, sizeof(q->target), "/");
+	if (T.connect && authority_addr(a, (size_t)(path - a), &ss, &sl) == 0) {
+		tool_forward(r, &ss, sl);	/* the address is copied: the tag is compared only */
+		return;
+	}
+	tool_forward(r, &T.up, T.uplen);
+}
+
 static void tool_request(struct td_hs_req *r)
 {
 	const struct td_http_msg *m = td_hs_req_msg(r);
 	const char *buf = td_hs_req_buf(r);
+	struct treq *q = treq_new(r);
+	char tag[32];
+	int n;
 
-	atomic_fetch_add(&T.seen, 1);
-	td_hs_req_set_data(r, (void *)&T);
+	if (!q) {
+		td_hs_respond(r, 500, NULL, 0, "oom\n", 4, true);
+		return;
+	}
+	if (m->method == TD_HTTP_M_CONNECT && T.connect) {
+		tool_connect(r, m, buf);
+		return;
+	}
+	if (m->target_form == TD_HTTP_T_ABSOLUTE) {
+		tool_absolute(r, q, m, buf);
+		return;
+	}
+	if (path_is(m, buf, "/__tag")) {
+		n = snprintf(tag, sizeof(tag), "tag %u\n", td_hs_req_listener_tag(r));
+		td_hs_respond(r, 200, NULL, 0, tag, (size_t)n, false);
+		return;
+	}
+	if (path_is(m, buf, "/__respond_ex")) {
+		tool_respond_ex(r, m->target.len > 13 && !memcmp(buf + m->target.off + 13, "?close", 6));
+		return;
+	}
 	if (path_is(m, buf, "/__local")) {
 		td_hs_respond(r, 404, NULL, 0, "local\n", 6, false);
 		return;
@@ -189,17 +325,89 @@ static int tool_upstream(struct td_hs_req *r, void *tag, int err, unsigned int s
 
 static void tool_done(struct td_hs_req *r)
 {
-	if (td_hs_req_data(r) != &T)
+	struct treq *q = td_hs_req_data(r);
+
+	if (!q || q->magic != TREQ_MAGIC) {
 		td_err("done() without request()");
+		return;
+	}
 	atomic_fetch_add(&T.done, 1);
 	if (td_hs_req_aborted(r))
 		atomic_fetch_add(&T.aborted, 1);
+	if (q->md)
+		td_err("response_end() missing before done()");
+	q->magic = 0;
+	free(q);
+}
+
+static int tool_raw(struct td_hs_req *r, const char *data, size_t len)
+{
+	struct treq *q = td_hs_req_data(r);
+	struct td_hs_upstream u = {
+		.addr = (const struct sockaddr *)&T.up, .addrlen = T.uplen,
+		.connect_timeout_ms = T.connect_ms, .tag = (void *)&T.up,
+	};
+
+	atomic_fetch_add(&T.raw_calls, 1);
+	if (!q && !(q = treq_new(r)))
+		return -ENOMEM;
+	if (len < 4)
+		return -EAGAIN;
+	if (!memcmp(data, "QUIT", 4))
+		return td_hs_respond(r, 400, NULL, 0, NULL, 0, true);
+	return td_hs_tunnel(r, &u, T.tunnel_idle);
+}
+
+static bool tool_response(struct td_hs_req *r, const struct td_http_msg *m, const char *buf)
+{
+	struct treq *q = td_hs_req_data(r);
+
+	if (!T.tee || !q)
+		return false;
+	q->md = EVP_MD_CTX_new();
+	if (!q->md || !EVP_DigestInit_ex(q->md, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(q->md);
+		q->md = NULL;
+		return false;
+	}
+	q->tee_status = m->status;
+	return true;
+}
+
+static void tool_response_body(struct td_hs_req *r, const char *data, size_t len)
+{
+	struct treq *q = td_hs_req_data(r);
+
+	EVP_DigestUpdate(q->md, data, len);
+	q->tee_bytes += len;
+}
+
+static void tool_response_end(struct td_hs_req *r, bool complete)
+{
+	struct treq *q = td_hs_req_data(r);
+	unsigned char d[32];
+	char hex[65];
+	unsigned int dl = 0;
+
+	EVP_DigestFinal_ex(q->md, d, &dl);
+	EVP_MD_CTX_free(q->md);
+	q->md = NULL;
+	for (unsigned int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	printf("tee: status %u bytes %llu sha256 %s complete %d\n", q->tee_status,
+	       (unsigned long long)q->tee_bytes, hex, complete);
+	fflush(stdout);
+	atomic_fetch_add(&T.tee_ends, 1);
 }
 
 static const struct td_hs_ops tool_ops = {
 	.request = tool_request,
 	.upstream = tool_upstream,
 	.done = tool_done,
+	.raw = tool_raw,
+	.response = tool_response,
+	.response_body = tool_response_body,
+	.response_end = tool_response_end,
 };
 
 static void usage(void)
@@ -208,7 +416,8 @@ static void usage(void)
 		"usage: td_http_tool --listen ADDR:PORT --upstream ADDR:PORT [--fallback ADDR:PORT]\n"
 		"  [--workers N] [--header-timeout MS] [--idle-timeout MS] [--body-timeout MS]\n"
 		"  [--max-body N] [--max-conns N] [--connect-timeout MS] [--response-timeout MS]\n"
-		"  [--max-idle N] [--drain MS] [--tls CERT,KEY] [-v]\n");
+		"  [--max-idle N] [--drain MS] [--tls CERT,KEY] [--connect] [--raw ADDR:PORT]\n"
+		"  [--tunnel-idle MS] [--tee] [-v]\n");
 }
 
 int main(int argc, char **argv)
@@ -228,13 +437,17 @@ int main(int argc, char **argv)
 		{ "max-idle", required_argument, NULL, 'i' },
 		{ "drain", required_argument, NULL, 'd' },
 		{ "tls", required_argument, NULL, 't' },
+		{ "connect", no_argument, NULL, 'X' },
+		{ "raw", required_argument, NULL, 'r' },
+		{ "tunnel-idle", required_argument, NULL, 'T' },
+		{ "tee", no_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct td_hs_conf conf = { .ops = &tool_ops, .name = "tool" };
-	struct td_hs_listener l = { 0 };
+	struct td_hs_listener l = { .tag = 1 }, rl = { .mode = TD_HS_LISTEN_RAW, .tag = 2 };
 	struct td_tls *tls = NULL;
-	const char *listen = NULL, *tls_arg = NULL;
+	const char *listen = NULL, *tls_arg = NULL, *raw = NULL;
 	uint32_t drain = 2000;
 	int o, verbose = 0, rc = 1, sig;
 	sigset_t ss;
@@ -262,13 +475,18 @@ int main(int argc, char **argv)
 		case 'i': T.max_idle = (uint32_t)atoi(optarg); break;
 		case 'd': drain = (uint32_t)atoi(optarg); break;
 		case 't': tls_arg = optarg; break;
+		case 'X': T.connect = true; break;
+		case 'r': raw = optarg; break;
+		case 'T': T.tunnel_idle = (uint32_t)atoi(optarg); break;
+		case 'e': T.tee = true; break;
 		case 'v': verbose++; break;
 		default:
 			usage();
 			return o == 'h' ? 0 : 2;
 		}
 	}
-	if (!listen || !T.uplen || parse_addr(listen, &l.ss, &l.sslen) < 0)
+	if (!listen || !T.uplen || parse_addr(listen, &l.ss, &l.sslen) < 0 ||
+	    (raw && parse_addr(raw, &rl.ss, &rl.sslen) < 0))
 		goto bad;
 	td_log_init("td_http_tool", verbose ? TD_LOG_DEBUG : TD_LOG_INFO);
 	if (tls_arg) {
@@ -305,6 +523,11 @@ int main(int argc, char **argv)
 	o = td_hs_listen(T.hs, &l);
 	if (o < 0) {
 		fprintf(stderr, "listen %s: %s\n", listen, strerror(-o));
+		goto out;
+	}
+	if (raw && (rc = td_hs_listen(T.hs, &rl)) < 0) {
+		fprintf(stderr, "listen %s: %s\n", raw, strerror(-rc));
+		rc = 1;
 		goto out;
 	}
 	rc = td_hs_start(T.hs);

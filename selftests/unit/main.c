@@ -54,7 +54,9 @@ int main(int argc, char **argv)
 		td_suite_gateway_auth,
 		td_suite_gateway,
 		td_suite_config_gw,
+		td_suite_config_fp,
 		td_suite_tls,
+		td_suite_fproxy,
 	};
 	unsigned int failed;
 

@@ -24,6 +24,8 @@ int td_suite_gateway_route(void);     /* test_gateway_route.c: routing and rate 
 int td_suite_gateway_auth(void);      /* test_gateway_auth.c: JWT, API keys, Basic */
 int td_suite_gateway(void);           /* test_gateway.c: gateway runtime */
 int td_suite_config_gw(void);          /* test_config_gw.c: the gateway: config section */
+int td_suite_config_fp(void);          /* test_config_fp.c: the forward_proxy: config section */
+int td_suite_fproxy(void);            /* test_fproxy.c: forward proxy runtime */
 int td_suite_tls(void);               /* test_tls.c: server TLS, SNI, non-blocking I/O */
 int td_metrics_sample_print(void);
 

@@ -94,6 +94,8 @@ struct td_agent {
 	ev_timer metrics_timer;
 	struct td_agent_mesh mesh;
 	struct td_gw *gw;            /* NULL when there is no gateway: section              */
+	struct td_fp *fp;            /* NULL when there is no forward_proxy: section        */
+	bool fp_redirect;            /* transparent-mode programs attached by this agent    */
 	ev_signal sig_usr1;          /* reopen the gateway access log                         */
 	int stop_sig;
 };
@@ -206,5 +208,19 @@ int td_agent_gw_metrics(struct td_agent *a, struct td_metrics_buf *out);
 /* "gateway" member of status: false when off */
 struct json_object *td_agent_gw_json(struct td_agent *a);
 int td_agent_gw_reopen_log(struct td_agent *a);
+
+/* ---- fproxy.c: the forward_proxy: section (user/proxy/fproxy.h) --------------------------- */
+
+struct td_fp;
+
+int td_agent_fp_check(const struct td_config *cfg, struct td_errors *errs);
+int td_agent_fp_start(struct td_agent *a);
+int td_agent_fp_reload(struct td_agent *a, const struct td_config *ncfg, struct td_errors *errs);
+void td_agent_fp_commit(struct td_agent *a, const struct td_config *ncfg);
+void td_agent_fp_stop(struct td_agent *a);
+int td_agent_fp_metrics(struct td_agent *a, struct td_metrics_buf *out);
+/* "forward_proxy" member of status: false when off */
+struct json_object *td_agent_fp_json(struct td_agent *a);
+int td_agent_fp_reopen_log(struct td_agent *a);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "admin.h"
 #include "agent.h"
+#include "fp_redirect.h"
 #include "config.h"
 #include "dp.h"
 #include "kfeatures.h"
@@ -300,6 +301,9 @@ static void td_on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	int err = td_agent_gw_reopen_log(w->data);
 
+	if (!err)
+		err = td_agent_fp_reopen_log(w->data);
+
 	if (err)
 		td_err("gateway: cannot reopen the access log: %s", strerror(-err));
 	else
@@ -419,6 +423,9 @@ static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 	err = td_agent_gw_start(&a);
 	if (err)
 		goto cleanup;
+	err = td_agent_fp_start(&a);
+	if (err)
+		goto cleanup;
 	a.nl = td_nl_open();
 	if (!a.nl) {
 		err = -errno;
@@ -454,6 +461,7 @@ cleanup:
 		ev_io_stop(a.loop, &a.health_io);
 		ev_timer_stop(a.loop, &a.health_timer);
 	}
+	td_agent_fp_stop(&a);
 	td_agent_gw_stop(&a);
 	if (a.loop)
 		td_agent_metrics_stop(&a);
@@ -495,7 +503,7 @@ int main(int argc, char **argv)
 	if (o.check) {
 		struct td_errors gerrs = {};
 
-		if (td_agent_gw_check(&cfg, &gerrs)) {
+		if (td_agent_gw_check(&cfg, &gerrs) | td_agent_fp_check(&cfg, &gerrs)) {
 			for (size_t i = 0; i < gerrs.n; i++)
 				fprintf(stderr, "%s\n", gerrs.msgs[i]);
 			td_errors_free(&gerrs);
@@ -507,6 +515,10 @@ int main(int argc, char **argv)
 			printf("%s: gateway: %zu listener(s), %zu TLS listener(s), %zu upstream(s), "
 			       "%zu route(s)\n", o.config, cfg.gateway.n_listen,
 			       cfg.gateway.n_tls_listen, cfg.gateway.n_upstreams, cfg.gateway.n_routes);
+		if (cfg.forward_proxy.on)
+			printf("%s: forward_proxy: %zu listener(s)%s%s\n", o.config,
+			       cfg.forward_proxy.n_listen, cfg.forward_proxy.cache_on ? ", cache" : "",
+			       cfg.forward_proxy.transparent_on ? ", transparent" : "");
 		printf("%s: valid (%zu services, %zu backends, %zu interfaces, %zu mesh services)\n",
 		       o.config, cfg.n_services, td_cfg_backends(&cfg), cfg.n_ifaces,
 		       cfg.mesh.present ? cfg.mesh.n_services : 0);
@@ -521,8 +533,9 @@ int main(int argc, char **argv)
 	if (o.cleanup) {
 		const char *bpffs = td_pick_bpffs(&o, have_cfg ? &cfg : NULL);
 
-		/* the mesh's cgroup programs first: they are found through the pins */
-		if (td_mesh_detach_everywhere(bpffs) < 0) {
+		/* the cgroup programs first (mesh, transparent proxy): found through the pins */
+		if (td_mesh_detach_everywhere(bpffs) < 0 ||
+		    td_fp_redirect_detach_everywhere(bpffs) < 0 || td_fp_redirect_unpin(bpffs) < 0) {
 			rc = TD_EXIT_FAIL;
 			goto cleanup;
 		}

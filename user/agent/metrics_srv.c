@@ -55,7 +55,10 @@ static int td_agent_metrics_render(void *arg, struct td_metrics_buf *out)
 	err = td_metrics_collect_mesh(out, &a->m, a->mesh.open ? &a->mesh.maps : NULL, &info);
 	if (err)
 		return err;
-	return td_agent_gw_metrics(a, out);
+	err = td_agent_gw_metrics(a, out);
+	if (err)
+		return err;
+	return td_agent_fp_metrics(a, out);
 }
 
 static void td_agent_metrics_run(struct td_agent *a)

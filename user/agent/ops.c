@@ -257,9 +257,16 @@ int td_agent_reload(struct td_agent *a, const char *why)
 			return -EINVAL;
 		}
 	}
-	/* the gateway switches as one step (new listeners bound first) or not at all */
-	if (td_agent_gw_reload(a, &ncfg, &errs))
+	/* the gateway and the forward proxy each switch as one step (new listeners bound first) or
+	 * not at all; the proxy's section is checked before the gateway switches, so only a proxy
+	 * listener that cannot be bound can still refuse the reload after that (logged) */
+	if (td_agent_fp_check(&ncfg, &errs) || td_agent_gw_reload(a, &ncfg, &errs))
 		return td_reload_reject(a, &ncfg, &errs, mfd);
+	if (td_agent_fp_reload(a, &ncfg, &errs)) {
+		if (a->gw)
+			td_warn("reload: the gateway already runs the new configuration");
+		return td_reload_reject(a, &ncfg, &errs, mfd);
+	}
 	for (i = 0; i < ncfg.n_ifaces; i++) {
 		if (td_cfg_iface(&a->cfg, ncfg.ifaces[i].name, &mode) &&
 		    mode == ncfg.ifaces[i].xdp_mode)
@@ -314,6 +321,7 @@ int td_agent_reload(struct td_agent *a, const char *why)
 		if (!td_cfg_iface(&ncfg, a->cfg.ifaces[i].name, NULL))
 			td_dp_detach(a->bpffs, a->cfg.ifaces[i].name);
 	td_agent_gw_commit(a, &ncfg);
+	td_agent_fp_commit(a, &ncfg);
 	td_config_free(&a->cfg);
 	a->cfg = ncfg;
 	td_overrides_free(&a->ovr);
@@ -497,6 +505,7 @@ static char *td_resp_status(struct td_agent *a)
 	json_object_object_add(o, "services", svcs);
 	json_object_object_add(o, "mesh", td_agent_mesh_json(a));
 	json_object_object_add(o, "gateway", td_agent_gw_json(a));
+	json_object_object_add(o, "forward_proxy", td_agent_fp_json(a));
 	return td_json_line(o);
 }
 

@@ -47,7 +47,6 @@ struct hs_fetch {
 
 static void hs_up_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void hs_up_tm_cb(struct ev_loop *loop, ev_timer *t, int revents);
-static void hs_up_watch(struct hs_up *u, int ev);
 static void hs_fetch_run(struct hs_fetch *f);
 
 /* ---- output pieces ------------------------------------------------------------------------- */
@@ -241,7 +240,6 @@ static struct hs_up *hs_up_acquire(struct hs_worker *w, const union hs_addr *a, 
 {
 	struct hs_pool *p = hs_pool_get(w, a, len);
 	struct hs_up *u;
-	int fd, one = 1, rc;
 
 	*reused = false;
 	if (!p) {
@@ -256,6 +254,18 @@ static struct hs_up *hs_up_acquire(struct hs_worker *w, const union hs_addr *a, 
 		HS_INC(w, upstream_reused);
 		return u;
 	}
+	u = hs_up_new(w, a, len, err);
+	if (u)
+		u->pool = p;
+	return u;
+}
+
+/* tunnels use these too: a pooled keep-alive connection must never carry a tunnel */
+struct hs_up *hs_up_new(struct hs_worker *w, const union hs_addr *a, socklen_t len, int *err)
+{
+	struct hs_up *u;
+	int fd, one = 1, rc;
+
 	fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		*err = -errno;
@@ -277,7 +287,6 @@ static struct hs_up *hs_up_acquire(struct hs_worker *w, const union hs_addr *a, 
 		return NULL;
 	}
 	u->w = w;
-	u->pool = p;
 	u->fd = fd;
 	u->state = rc < 0 ? HS_UC_CONNECTING : HS_UC_BUSY;
 	u->wr_blocked = rc < 0;
@@ -289,7 +298,7 @@ static struct hs_up *hs_up_acquire(struct hs_worker *w, const union hs_addr *a, 
 }
 
 /* connect finished: 0 or -errno */
-static int hs_up_connected(struct hs_up *u)
+int hs_up_connected(struct hs_up *u)
 {
 	int err = 0;
 	socklen_t l = sizeof(err);
@@ -302,7 +311,7 @@ static int hs_up_connected(struct hs_up *u)
 	return 0;
 }
 
-static void hs_up_watch(struct hs_up *u, int ev)
+void hs_up_watch(struct hs_up *u, int ev)
 {
 	struct ev_loop *loop = u->w->loop;
 
@@ -382,6 +391,7 @@ int td_hs_forward(struct td_hs_req *r, const struct td_hs_upstream *u, const str
 	size_t need, tl;
 	const char *target;
 	uint32_t k, run;
+	bool host_kept;
 
 	if (!r || !u || !u->addr || u->addrlen > sizeof(union hs_addr) ||
 	    (u->addr->sa_family != AF_INET && u->addr->sa_family != AF_INET6))
@@ -443,6 +453,7 @@ int td_hs_forward(struct td_hs_req *r, const struct td_hs_upstream *u, const str
 	b->len += 11;
 	/* kept field lines are copied in runs, as the client wrote them */
 	run = 0;
+	host_kept = false;
 	for (k = 0; k <= m->nhdr; k++) {
 		const struct td_http_header *h = k < m->nhdr ? &m->hdr[k] : NULL;
 		bool drop = !h || (h->flags & TD_HTTP_HF_HOP) ||
@@ -451,6 +462,8 @@ int td_hs_forward(struct td_hs_req *r, const struct td_hs_upstream *u, const str
 			     !strncasecmp(buf + h->name.off, "expect", 6)) ||
 			    hs_name_in_arr(buf + h->name.off, h->name.len, e->remove, e->nremove);
 
+		if (h && !drop && h->id == TD_HTTP_H_HOST)
+			host_kept = true;
 		if (drop) {
 			if (run < k) {
 				uint32_t s = m->hdr[run].name.off, end = hs_line_end(m, k - 1, r->hlen);
@@ -461,7 +474,8 @@ int td_hs_forward(struct td_hs_req *r, const struct td_hs_upstream *u, const str
 			run = k + 1;
 		}
 	}
-	if (m->host < 0) {
+	/* a Host always goes out: the client's, the handler's (absolute-form), or the backend's */
+	if (!host_kept) {
 		bool has = false;
 
 		for (size_t i = 0; i < e->nadd; i++)
@@ -615,6 +629,24 @@ static int hs_client_head(struct td_hs_req *r, const char *buf, uint32_t head_le
 
 /* ---- forwarding ---------------------------------------------------------------------------- */
 
+/* response body bytes (decoded) to ops->response_body when the handler asked for them */
+static void hs_tee(struct td_hs_req *r, const char *d, uint32_t len)
+{
+	const struct td_hs_ops *ops = r->w->hs->ops;
+
+	if (r->tee && len && ops->response_body)
+		ops->response_body(r, d, len);
+}
+
+static void hs_tee_end(struct td_hs_req *r, bool complete)
+{
+	const struct td_hs_ops *ops = r->w->hs->ops;
+
+	r->tee = false;
+	if (ops->response_end)
+		ops->response_end(r, complete);
+}
+
 bool hs_fwd_wants_client_read(const struct td_hs_req *r)
 {
 	return !r->bdone && !r->uout.slen;
@@ -643,7 +675,7 @@ static int hs_fwd_answer(struct td_hs_req *r, unsigned int status, const char *w
 	return 1;
 }
 
-static const char *hs_err_text(int err)
+const char *hs_err_text(int err)
 {
 	switch (err) {
 	case -ECONNREFUSED: return "upstream refused the connection";
@@ -839,6 +871,8 @@ static int hs_fwd_resp_head(struct td_hs_req *r, int *out)
 			return 2;
 		}
 	}
+	if (ops->response)
+		r->tee = ops->response(r, m, b->p + b->pos);
 	if (hs_client_head(r, b->p + b->pos, (uint32_t)consumed) < 0) {
 		*out = hs_req_abort_ext(r, "out of memory");
 		return 2;
@@ -874,6 +908,7 @@ static int hs_fwd_produce_resp(struct td_hs_req *r)
 			}
 			r->out.slice = base;
 			r->out.slen = n;
+			hs_tee(r, base, n);
 			b->pos += n;
 			r->rleft -= n;
 			if (!r->rleft)
@@ -883,6 +918,7 @@ static int hs_fwd_produce_resp(struct td_hs_req *r)
 		if (r->rmode == HS_B_CLOSE) {
 			if (avail) {
 				hs_out_piece(&r->out, base, avail, chunked);
+				hs_tee(r, base, avail);
 				b->pos += avail;
 				p = 1;
 				continue;
@@ -901,6 +937,7 @@ static int hs_fwd_produce_resp(struct td_hs_req *r)
 		p |= consumed > 0;
 		if (rc == TD_HTTP_DATA) {
 			hs_out_piece(&r->out, base + d.off, d.len, chunked);
+			hs_tee(r, base + d.off, d.len);
 		} else if (rc == TD_HTTP_DONE) {
 			if (chunked)
 				hs_out_str(&r->out, "0\r\n\r\n", 5);
@@ -1062,6 +1099,8 @@ int hs_fwd_step(struct td_hs_req *r)
 				return -1;
 			p |= rc;
 		}
+		if (r->ust == HS_U_DONE && r->tee)
+			hs_tee_end(r, true);
 		rc = hs_req_client_flush(r);
 		if (rc < 0)
 			return hs_req_abort_ext(r, "client write failed");
@@ -1079,6 +1118,9 @@ static void hs_fetch_cancel(struct hs_fetch *f);
 
 void hs_fwd_release(struct td_hs_req *r)
 {
+	if (r->tee)
+		hs_tee_end(r, false);
+	hs_tun_release(r);
 	if (r->up)
 		hs_fwd_detach(r);
 	while (r->fetches)

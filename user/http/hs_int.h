@@ -68,6 +68,14 @@ enum {
 	HS_P_HANDLER,		/* ops->request ran, waiting for respond/forward */
 	HS_P_RESPOND,		/* local response in out, discarding the request body */
 	HS_P_FORWARD,		/* upstream exchange */
+	HS_P_TUNNEL,		/* td_hs_tunnel(): connecting, then raw bytes both ways (hs_tun.c) */
+};
+
+/* tunnel state (td_hs_req.tun) */
+enum {
+	HS_T_NONE = 0,		/* not a tunnel, or not started: connect on the next step */
+	HS_T_CONNECTING,
+	HS_T_OPEN,		/* counted in tunnels_open */
 };
 
 /* request body framing (both directions) */
@@ -103,6 +111,8 @@ struct hs_conn {
 	uint8_t tls_wr_r : 1;		/* the TLS write wants the socket readable */
 	uint8_t closing : 1;
 	uint8_t served : 1;		/* at least one request: an empty close is quiet */
+	uint8_t raw : 1;		/* accepted by a TD_HS_LISTEN_RAW listener */
+	uint32_t ltag;			/* td_hs_listener.tag */
 	socklen_t peerlen;
 	union hs_addr peer;
 };
@@ -148,6 +158,11 @@ struct td_hs_req {
 	bool up_reused;
 	bool up_any;			/* a response byte arrived on this attempt */
 	bool up_eof;
+	bool tee;			/* ops->response() asked for the body: response_end() owed */
+	uint8_t tun;			/* HS_T_* */
+	bool tun_up_shut;		/* client FIN passed on: upstream write side shut */
+	bool tun_cl_shut;		/* upstream FIN passed on: client write side shut */
+	uint32_t tun_idle_ms;
 	bool sent_all;			/* head and body written: the response timeout runs */
 	int up_err;			/* read error of the attempt */
 	uint8_t rmode;			/* response body framing from the upstream (HS_B_*) */
@@ -208,7 +223,7 @@ struct hs_up {
 struct hs_counters {
 	uint64_t conns_accepted, conns_rejected, conns_open, requests, parse_errors;
 	uint64_t header_timeouts, idle_closed, upstream_conns_open, upstream_reused;
-	uint64_t upstream_errors, tls_handshake_errors;
+	uint64_t upstream_errors, tls_handshake_errors, tunnels, tunnels_open;
 };
 
 struct hs_lsock {
@@ -216,6 +231,8 @@ struct hs_lsock {
 	struct hs_lsock *next;
 	int id;
 	struct td_tls *tls;
+	uint8_t mode;			/* enum td_hs_listen_mode */
+	uint32_t tag;
 };
 
 enum { HS_CMD_LISTEN = 0, HS_CMD_UNLISTEN, HS_CMD_LIMITS, HS_CMD_STOP };
@@ -225,6 +242,8 @@ struct hs_cmd {
 	int type;
 	int id, fd;
 	struct td_tls *tls;
+	uint8_t mode;
+	uint32_t tag;
 	struct td_hs_limits lim;
 	uint32_t drain_ms;
 	bool done;
@@ -294,10 +313,12 @@ bool hs_out_empty(const struct hs_out *o);
 void hs_req_queue(struct td_hs_req *r);
 void hs_req_run(struct td_hs_req *r);
 int hs_respond_status(struct td_hs_req *r, unsigned int status, const char *why);
+const char *hs_reason(unsigned int status);
 
 void hs_conn_run(struct hs_conn *c);
 int hs_req_client_read(struct td_hs_req *r);
 int hs_req_client_flush(struct td_hs_req *r);
+ssize_t hs_conn_read_ext(struct hs_conn *c, char *p, size_t len);
 int hs_req_end_ext(struct td_hs_req *r);
 int hs_req_abort_ext(struct td_hs_req *r, const char *why);
 
@@ -307,6 +328,11 @@ int hs_fwd_step(struct td_hs_req *r);
 /* the request is ending: release the upstream side (pool or close) and cancel fetches */
 void hs_fwd_release(struct td_hs_req *r);
 void hs_up_close(struct hs_up *u);
+/* a new, unpooled connection to a (connect started); NULL and *err */
+struct hs_up *hs_up_new(struct hs_worker *w, const union hs_addr *a, socklen_t len, int *err);
+int hs_up_connected(struct hs_up *u);
+void hs_up_watch(struct hs_up *u, int ev);
+const char *hs_err_text(int err);
 void hs_pools_free(struct hs_worker *w);
 /* the forward waits for request body bytes from the client */
 bool hs_fwd_wants_client_read(const struct td_hs_req *r);
@@ -314,5 +340,13 @@ bool hs_fwd_wants_client_read(const struct td_hs_req *r);
 void hs_out_piece(struct hs_out *o, const char *d, uint32_t len, bool chunked);
 /* o can take another piece (no slice pending, room for a small copy); allocates o->b */
 bool hs_out_room(struct hs_worker *w, struct hs_out *o);
+
+/* hs_tun.c */
+/* run the tunnel: 0 (wait for events), 1 (go on: phase may differ), -1 (gone) */
+int hs_tun_step(struct td_hs_req *r);
+/* the connection timer expired in the tunnel phase (connect or idle): same returns */
+int hs_tun_timeout(struct td_hs_req *r);
+/* the request is ending: close the tunnel's upstream, fix the counters */
+void hs_tun_release(struct td_hs_req *r);
 
 #endif

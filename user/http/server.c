@@ -439,7 +439,7 @@ static void hs_io_set(struct ev_loop *loop, ev_io *io, int events)
 
 /* ---- the request state machine ------------------------------------------------------------- */
 
-static const char *hs_reason(unsigned int s)
+const char *hs_reason(unsigned int s)
 {
 	switch (s) {
 	case 100: return "Continue";
@@ -506,7 +506,8 @@ static bool hs_ka(const struct td_hs_req *r)
 }
 
 static int hs_respond_int(struct td_hs_req *r, unsigned int status, const struct td_hs_hdr *hdrs,
-			  size_t nhdrs, const void *body, size_t body_len, bool close_after)
+			  size_t nhdrs, const void *body, size_t body_len, bool close_after,
+			  const char *reason, bool no_date)
 {
 	struct hs_worker *w = r->w;
 	const struct td_http_msg *m = &r->p.msg;
@@ -517,6 +518,22 @@ static int hs_respond_int(struct td_hs_req *r, unsigned int status, const struct
 
 	if (status < 100 || status > 999)
 		return -EINVAL;
+	if (r->c->raw) {
+		/* not HTTP: nothing to answer with, the connection is closed */
+		r->status = 0;
+		r->close_after = true;
+		r->bdone = true;
+		r->answered = true;
+		r->agen++;
+		r->phase = HS_P_RESPOND;
+		hs_req_queue(r);
+		return 0;
+	}
+	if (!reason)
+		reason = hs_reason(status);
+	if (strpbrk(reason, "\r\n"))
+		return -EINVAL;
+	need += strlen(reason);
 	for (size_t i = 0; i < nhdrs; i++)
 		need += strlen(hdrs[i].name) + strlen(hdrs[i].value) + 4;
 	if (close_after)
@@ -532,8 +549,8 @@ static int hs_respond_int(struct td_hs_req *r, unsigned int status, const struct
 	if (need > UINT32_MAX / 2 || hs_buf_reserve(w, &r->out.b, (uint32_t)need) < 0)
 		return -ENOMEM;
 	b = &r->out.b;
-	n = snprintf(b->p + b->len, b->cap - b->len, "HTTP/1.1 %u %s\r\n%s", status,
-		     hs_reason(status), hs_date(w));
+	n = snprintf(b->p + b->len, b->cap - b->len, "HTTP/1.1 %u %s\r\n%s", status, reason,
+		     no_date ? "" : hs_date(w));
 	b->len += (uint32_t)n;
 	for (size_t i = 0; i < nhdrs; i++) {
 		size_t nl = strlen(hdrs[i].name), vl = strlen(hdrs[i].value);
@@ -581,7 +598,24 @@ int td_hs_respond(struct td_hs_req *r, unsigned int status, const struct td_hs_h
 	if (r->answered && !r->in_upcall)
 		return -EALREADY;
 	r->in_upcall = false;
-	return hs_respond_int(r, status, hdrs, nhdrs, body, body_len, close_after);
+	return hs_respond_int(r, status, hdrs, nhdrs, body, body_len, close_after, NULL, false);
+}
+
+int td_hs_respond_ex(struct td_hs_req *r, unsigned int status, const struct td_hs_hdr *hdrs,
+		     size_t nhdrs, const void *body, size_t body_len,
+		     const struct td_hs_resp_opts *opts)
+{
+	static const struct td_hs_resp_opts none;
+
+	if (!r || (nhdrs && !hdrs) || (body_len && !body))
+		return -EINVAL;
+	if (r->answered && !r->in_upcall)
+		return -EALREADY;
+	if (!opts)
+		opts = &none;
+	r->in_upcall = false;
+	return hs_respond_int(r, status, hdrs, nhdrs, body, body_len, opts->close_after,
+			      opts->reason, opts->no_date);
 }
 
 /* an engine error answer: small text body; "why" goes to td_hs_req_error() */
@@ -593,7 +627,7 @@ int hs_respond_status(struct td_hs_req *r, unsigned int status, const char *why)
 
 	if (why && !r->error)
 		r->error = why;
-	return hs_respond_int(r, status, &ct, 1, body, (size_t)n, !r->handler);
+	return hs_respond_int(r, status, &ct, 1, body, (size_t)n, !r->handler, NULL, false);
 }
 
 /* run ops->done once, release the forward side */
@@ -716,6 +750,44 @@ static int hs_head_done(struct td_hs_req *r, size_t consumed)
 	return 1;
 }
 
+/*
+ * RAW connection: offer the bytes so far to ops->raw (r->hlen: the length offered last time).
+ * 1 go on (answered, or the handler decides later), 0 more bytes wanted.
+ */
+static int hs_raw_offer(struct td_hs_req *r)
+{
+	struct hs_worker *w = r->w;
+	uint32_t len = r->in.len - r->in.pos;
+	struct timespec ts;
+	int rc;
+
+	if (!r->handler) {
+		r->handler = true;
+		r->bdone = true;
+		r->keep_alive = false;
+		r->hoff = r->in.pos;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		r->start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		HS_INC(w, requests);
+	}
+	r->hlen = len;
+	r->phase = HS_P_HANDLER;
+	rc = w->hs->ops->raw(r, r->in.p + r->in.pos, len);
+	if (r->answered || rc != -EAGAIN) {
+		r->hlen = 0;	/* the bytes are not a head: a tunnel relays them from hoff */
+		if (!r->answered && rc < 0)
+			hs_respond_status(r, 400, "raw handler refused");
+		return 1;
+	}
+	r->phase = HS_P_HEAD;
+	if (len >= TD_HS_BUF) {
+		r->hlen = 0;
+		hs_respond_status(r, 400, "raw handler wants more than TD_HS_BUF bytes");
+		return 1;
+	}
+	return 0;
+}
+
 /* reading and parsing a head: 1 go on, 0 wait, -1 gone */
 static int hs_head_step(struct td_hs_req *r)
 {
@@ -726,7 +798,10 @@ static int hs_head_step(struct td_hs_req *r)
 	ssize_t n;
 
 	for (;;) {
-		if (r->in.len > r->in.pos) {
+		if (c->raw) {
+			if (r->in.len > r->in.pos + r->hlen && hs_raw_offer(r))
+				return 1;
+		} else if (r->in.len > r->in.pos) {
 			rc = td_http_parse(&r->p, r->in.p + r->in.pos, r->in.len - r->in.pos, &consumed);
 			if (rc == TD_HTTP_DONE)
 				return hs_head_done(r, consumed);
@@ -739,7 +814,8 @@ static int hs_head_step(struct td_hs_req *r)
 			}
 		}
 		if (c->eof) {
-			hs_req_put(r);
+			if (!r->handler)
+				hs_req_put(r);	/* else ops->done runs from the close */
 			hs_conn_close(c);
 			return -1;
 		}
@@ -865,6 +941,10 @@ static void hs_conn_watch(struct hs_conn *c)
 		rd = !c->eof;
 	else if (r->phase == HS_P_HEAD)
 		rd = !c->eof;
+	else if (r->phase == HS_P_TUNNEL)
+		/* client bytes go to uout.b once the ones read ahead in r->in were relayed */
+		rd = !c->eof && r->tun == HS_T_OPEN && r->in.pos == r->in.len &&
+		     (!r->uout.b.p || r->uout.b.len < r->uout.b.cap);
 	else
 		rd = !c->eof && r->in.len < r->in.cap;
 	if (rd)
@@ -872,7 +952,7 @@ static void hs_conn_watch(struct hs_conn *c)
 	if (r && !hs_out_empty(&r->out) && c->wr_blocked)
 		ev |= c->tls_wr_r ? EV_READ : EV_WRITE;
 	hs_io_set(w->loop, &c->io, ev);
-	if (r && r->phase >= HS_P_RESPOND) {
+	if (r && r->phase >= HS_P_RESPOND && r->phase != HS_P_TUNNEL) {
 		bool wait_w = !hs_out_empty(&r->out) && c->wr_blocked;
 		bool wait_r = !r->bdone && r->in.len == r->in.pos && !c->eof &&
 			      (r->phase == HS_P_RESPOND || hs_fwd_wants_client_read(r));
@@ -915,6 +995,9 @@ void hs_conn_run(struct hs_conn *c)
 		case HS_P_RESPOND:
 			rc = hs_respond_step(r);
 			break;
+		case HS_P_TUNNEL:
+			rc = hs_tun_step(r);
+			break;
 		default:
 			rc = hs_fwd_step(r);
 			break;
@@ -936,6 +1019,11 @@ int hs_req_client_read(struct td_hs_req *r)
 int hs_req_client_flush(struct td_hs_req *r)
 {
 	return hs_client_flush(r);
+}
+
+ssize_t hs_conn_read_ext(struct hs_conn *c, char *p, size_t len)
+{
+	return hs_conn_read(c, p, len);
 }
 
 int hs_req_end_ext(struct td_hs_req *r)
@@ -1050,6 +1138,10 @@ static void hs_conn_tm_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	case HS_P_HANDLER:
 		return;
+	case HS_P_TUNNEL:
+		if (hs_tun_timeout(r) > 0)
+			hs_conn_run(c);
+		return;
 	default:
 		if (!r->resp_started && r->phase == HS_P_FORWARD && !r->bdone) {
 			/* the request body stalled before any response: tell the client */
@@ -1104,6 +1196,8 @@ static void hs_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		c->w = w;
 		c->fd = fd;
+		c->raw = ls->mode == TD_HS_LISTEN_RAW;
+		c->ltag = ls->tag;
 		c->peerlen = plen <= sizeof(c->peer) ? plen : sizeof(c->peer);
 		memcpy(&c->peer, &peer, c->peerlen);
 		ev_io_init(&c->io, hs_conn_io_cb, fd, EV_READ);
@@ -1172,6 +1266,11 @@ unsigned int td_hs_req_worker(const struct td_hs_req *r)
 struct td_hs *td_hs_req_hs(const struct td_hs_req *r)
 {
 	return r->w->hs;
+}
+
+uint32_t td_hs_req_listener_tag(const struct td_hs_req *r)
+{
+	return r->c->ltag;
 }
 
 uint64_t td_hs_req_start_ns(const struct td_hs_req *r)
@@ -1252,6 +1351,8 @@ static void hs_cmd_apply(struct hs_worker *w, struct hs_cmd *cmd)
 		}
 		ls->id = cmd->id;
 		ls->tls = cmd->tls;
+		ls->mode = cmd->mode;
+		ls->tag = cmd->tag;
 		ev_io_init(&ls->io, hs_accept_cb, cmd->fd, EV_READ);
 		ls->io.data = w;
 		ev_io_start(w->loop, &ls->io);
@@ -1458,6 +1559,9 @@ int td_hs_listen(struct td_hs *hs, const struct td_hs_listener *l)
 
 	if (!hs || !l || (l->ss.ss_family != AF_INET && l->ss.ss_family != AF_INET6))
 		return -EINVAL;
+	if (l->mode > TD_HS_LISTEN_RAW ||
+	    (l->mode == TD_HS_LISTEN_RAW && (l->tls || !hs->ops->raw)))
+		return -EINVAL;
 	pthread_mutex_lock(&hs->mtx);
 	for (id = 0; id < hs->nlis && hs->lis_used[id]; id++)
 		;
@@ -1491,6 +1595,8 @@ int td_hs_listen(struct td_hs *hs, const struct td_hs_listener *l)
 		cmd.id = id;
 		cmd.fd = fds[i];
 		cmd.tls = l->tls;
+		cmd.mode = l->mode;
+		cmd.tag = l->tag;
 		hs_cmd_post(hs, &hs->w[i], &cmd, true);
 	}
 	return id;
@@ -1654,6 +1760,8 @@ void td_hs_stats_get(const struct td_hs *hs, struct td_hs_stats *st)
 		HS_SUM(upstream_reused);
 		HS_SUM(upstream_errors);
 		HS_SUM(tls_handshake_errors);
+		HS_SUM(tunnels);
+		HS_SUM(tunnels_open);
 #undef HS_SUM
 	}
 }

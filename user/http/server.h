@@ -100,6 +100,8 @@ struct td_hs_ops {
 	 * td_hs_tunnel() (now or later; the bytes are sent to the destination first) or
 	 * td_hs_respond() (answered as nothing: the connection is closed); return -EAGAIN to be
 	 * called again with more bytes (same start, larger len; after header_timeout_ms: closed).
+	 * Any other negative return, or -EAGAIN at TD_HS_BUF bytes, closes the connection.
+	 * ops->done() runs once the first call was made.
 	 */
 	int (*raw)(struct td_hs_req *r, const char *data, size_t len);
 	/*
@@ -244,7 +246,12 @@ int td_hs_respond_ex(struct td_hs_req *r, unsigned int status, const struct td_h
 
 /* how the forwarded request differs from the client's */
 struct td_hs_edit {
-	const char *target;		/* new request-target (NUL-terminated), NULL: the client's */
+	/*
+	 * new request-target (NUL-terminated), NULL: the client's (absolute-form included). A Host
+	 * always goes out: the client's unless removed, else the one in add, else the backend's
+	 * address (absolute-form: remove "Host", add the URI's authority).
+	 */
+	const char *target;
 	const char *const *remove;	/* field names dropped (case-insensitive), besides hop-by-hop */
 	size_t nremove;
 	const struct td_hs_hdr *add;	/* fields appended to the request */
@@ -280,7 +287,12 @@ int td_hs_forward(struct td_hs_req *r, const struct td_hs_upstream *u, const str
  * ops->upstream with may_retry false); for a RAW listener the bytes already given to ops->raw()
  * are sent first and failures just close. Bytes both ways are counted in bytes_in / bytes_out;
  * ops->done() runs when the tunnel ends. Backpressure as for bodies. 0 or -errno (-EALREADY,
- * -EINVAL: not a CONNECT request nor a RAW connection).
+ * -EINVAL: not a CONNECT request nor a RAW connection, or a CONNECT with a body).
+ * Also: ops->upstream gets err 0, status 200 once connected (the handler cannot re-answer
+ * then); from its failure call the handler may td_hs_tunnel() elsewhere or answer. Bytes the
+ * client sent after the CONNECT head go first. The tunnel is never pooled nor kept alive. A
+ * CONNECT on a TLS listener tunnels inside that TLS session; td_tls has no half-close, so
+ * there an upstream FIN ends the tunnel (close_notify) once its bytes are flushed.
  */
 int td_hs_tunnel(struct td_hs_req *r, const struct td_hs_upstream *u, uint32_t idle_ms);
 

@@ -92,4 +92,20 @@ struct td_fp_cfg {
 	size_t n_transparent_ports;
 };
 
+/* transparent.ports: 443 and 8443 are "443-like" (TLS, SNI checked, to tls_listen); every other
+ * port is "80-like" (plain HTTP, Host checked, to listen) */
+static inline bool td_fp_port_is_tls(uint16_t port)
+{
+	return port == 443 || port == 8443;
+}
+
+/*
+ * One domain pattern as written ("Example.COM", "*.ads.example") checked and lower-cased into
+ * out: DNS labels of 1..63 of [A-Za-z0-9_-] (no leading or trailing '-'), at most 253
+ * characters, no trailing dot, '*' only as a whole first label "*.". 0, or -EINVAL with *why
+ * set to the reason (for messages). The loader uses it for inline lists; td_fp_check must use
+ * it for the lines of deny_domains.file / allow_domains.file so both accept the same patterns.
+ */
+int td_fp_domain_norm(const char *s, char out[TD_FP_DOMAIN_LEN], const char **why);
+
 #endif

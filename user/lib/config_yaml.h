@@ -69,6 +69,30 @@ void td_parse_health(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
 void td_parse_gateway(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config *cfg);
 /* config_gw.c: free what td_parse_gateway allocated (safe on a zeroed struct) */
 void td_gw_cfg_free(struct td_gw_cfg *g);
+/*
+ * config_gw.c helpers shared with the other section parsers (same messages everywhere):
+ * a u32 integer / a duration in ms into a uint32_t; a string of at most len - 1 bytes; a file
+ * name made absolute against the config's folder (into out[TD_GW_FILE_LEN], not opened); text
+ * without '"', '\\' or controls; one "ADDR:PORT" endpoint; an endpoint or a list of them
+ * appended to eps (max TD_GW_MAX_LISTEN; duplicates within, and against other, are errors);
+ * one CIDR appended to list[*nlist] (host bits must be zero, no duplicates).
+ */
+bool td_gw_get_u32(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, long long min,
+		   long long max, uint32_t *out);
+bool td_gw_get_ms(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, __u64 min,
+		  __u64 max, uint32_t *out);
+bool td_gw_get_text(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, char *out,
+		    size_t len);
+bool td_gw_get_file(struct td_cfg_ctx *c, yaml_node_t *n, const char *path, char *out);
+bool td_gw_quotable(const char *s);
+bool td_gw_endpoint_equal(const struct td_gw_endpoint *a, const struct td_gw_endpoint *b);
+bool td_gw_get_endpoint(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+			struct td_gw_endpoint *ep);
+void td_gw_parse_listen(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+			struct td_gw_endpoint *eps, size_t *neps,
+			const struct td_gw_endpoint *other, size_t nother);
+void td_gw_parse_cidr(struct td_cfg_ctx *c, yaml_node_t *n, const char *path,
+		      struct td_gw_cidr *list, size_t *nlist);
 
 /* config_fp.c: the forward_proxy: section into cfg->forward_proxy */
 void td_parse_forward_proxy(struct td_cfg_ctx *c, yaml_node_t *n, struct td_config *cfg);

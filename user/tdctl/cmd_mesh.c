@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "fp_redirect.h"
 #include "mesh.h"
 #include "mesh_scan.h"
 #include "stats.h"
@@ -91,7 +92,13 @@ void tdctl_mesh_status(const struct tdctl *ctl)
 
 int tdctl_mesh_detach_all(const struct tdctl *ctl)
 {
-	return td_mesh_detach_everywhere(ctl->bpffs);
+	int n = td_mesh_detach_everywhere(ctl->bpffs), m;
+
+	/* the transparent proxy's cgroup programs too (user/lib/fp_redirect.c) */
+	m = td_fp_redirect_detach_everywhere(ctl->bpffs);
+	if (n < 0 || m < 0)
+		return n < 0 ? n : m;
+	return n + m;
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */
