@@ -5,9 +5,9 @@
 #   scripts/install-deps.sh           install what is missing (apt-get update only if needed)
 #   scripts/install-deps.sh --check   exit 0 when everything is installed, 1 otherwise (lists missing)
 #
-# Idempotent: a second run installs nothing. Never starts services: nginx and haproxy packages
-# try to start their daemons on install; a temporary policy-rc.d forbids it (and anything that
-# still got started is stopped afterwards).
+# Idempotent: a second run installs nothing. Never starts services: the nginx, haproxy, squid and
+# tinyproxy packages try to start their daemons on install; a temporary policy-rc.d forbids it
+# (and anything that still got started is stopped afterwards).
 set -euo pipefail
 
 PKGS=(
@@ -78,7 +78,7 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends "${MISSING[@]}"
 
 # Belt and braces: nothing we installed should be running as a system service.
-for svc in nginx haproxy; do
+for svc in nginx haproxy squid tinyproxy; do
 	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
 		systemctl stop "$svc" || true
 	fi
