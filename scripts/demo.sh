@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # make demo: td balancing real traffic in a throw-away netns topology (prefix tddemo), with the
 # example config docs/examples/td.yaml: the L4 load balancer, the agent's operations and the
-# service mesh (workloads in cgroups <cgroup2 mount>/tddemo/*) and the API gateway, then
-# everything is removed again. Usage: demo.sh BUILD
+# service mesh (workloads in cgroups <cgroup2 mount>/tddemo/*), the API gateway and the forward
+# proxy, then everything is removed again. Usage: demo.sh BUILD
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -100,6 +100,10 @@ for n in 1 2; do
 		--dir "$TMP/gwstate" --lifetime 110
 done
 echo "  b1 and b2 also run a JSON echo server on :9000 (the gateway's upstreams)"
+# the forward proxy's origin: an HTTP server on b3:80 with cache headers chosen per request
+topo_spawn "${TOPO_BACKENDS[2]}" "$TMP/$P-origin.log" python3 "$REPO/selftests/fp/origin.py" \
+	--listen 10.10.13.2:80 --log "$TMP/origin.jsonl" --lifetime 110
+echo "  b3 also runs an HTTP origin on :80 (the forward proxy's destination)"
 
 step "mesh workloads: cgroups $CGD/{frontend,orders,intruder} (before the agent: it checks them)"
 mkdir "$CGD" && CREATED_CGD=1 && mkdir "$CGD/frontend" "$CGD/orders" "$CGD/intruder" ||
@@ -191,7 +195,13 @@ echo "  frontend: its own server on 127.0.0.1:9101 in $P/frontend (all inside $P
 step "tdagent -c docs/examples/td.yaml (in $P-lb)"
 cp "$REPO/docs/examples/td.yaml" "$TMP/td.yaml"
 cp -r "$REPO/docs/examples/gw" "$TMP/gw"   # the gateway's demo files, relative to the config
-nsenter --net="/run/netns/$P-lb" "$TDAGENT" -c "$TMP/td.yaml" >"$TMP/agent.out" 2>"$TMP/agent.log" &
+# The agent gets a private mount namespace with its own hosts file and a resolv.conf pointing at
+# nothing (127.0.0.1:53, closed): the forward proxy resolves names, and no DNS query may leave.
+printf '127.0.0.1 localhost\n10.10.13.2 origin.demo.example\n' >"$TMP/hosts"
+printf 'nameserver 127.0.0.1\n' >"$TMP/resolv.conf"
+nsenter --net="/run/netns/$P-lb" unshare -m sh -c 'mount --bind "$1" /etc/hosts &&
+	mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@"' sh "$TMP/hosts" "$TMP/resolv.conf" \
+	"$TDAGENT" -c "$TMP/td.yaml" >"$TMP/agent.out" 2>"$TMP/agent.log" &
 AGENT_PID=$!
 for _ in $(seq 1 150); do
 	grep -q 'ready:' "$TMP/agent.log" && break
@@ -417,6 +427,35 @@ gw_check "no gateway metrics" 'grep -q "^td_gw_requests_total{" <<<"$metrics"'
 echo "  access log (the agent's stdout), last 3 lines:"
 tail -n 3 "$TMP/agent.out" | sed 's/^/    /'
 
+step "forward proxy: http://10.10.1.1:3128 (curl -x from the client namespace)"
+# docs/forward-proxy.md: ACLs checked first, then the RFC 9111 cache; Cache-Status says what
+# happened; the origin counts what reached it.
+fp_ok=0 fp_bad=0
+fp_check() { if eval "$2"; then fp_ok=$((fp_ok + 1)); else fp_bad=$((fp_bad + 1)); echo "  !! $1"; fi; }
+pcurl() { cl curl -s --max-time 3 -x http://10.10.1.1:3128 "$@"; }
+url='http://origin.demo.example/demo?cc=public,max-age=60'
+cs1=$(pcurl -D - -o /dev/null "$url" | grep -i '^cache-status' | tr -d '\r')
+cs2=$(pcurl -D - -o /dev/null "$url" | grep -i '^cache-status' | tr -d '\r')
+via=$(pcurl "$url" | python3 -c 'import json,sys; print(json.load(sys.stdin)["headers"].get("via"))')
+n=$(ip netns exec "${TOPO_BACKENDS[2]}" curl -s --max-time 2 http://10.10.13.2/count/demo)
+echo "  GET $url (first)   -> $cs1"
+echo "  the same again                                       -> $cs2"
+echo "  origin requests for /demo: $n (the origin saw Via: $via)"
+fp_check "cache miss then hit with one origin request" '[[ $cs1 == *fwd=miss* && $cs2 == *hit* && $n == 1 ]]'
+code=$(pcurl -o "$TMP/fp.body" -w '%{http_code}' http://tracker.ads.example/)
+echo "  GET http://tracker.ads.example/ (deny_domains *.ads.example) -> $code: $(head -c 80 "$TMP/fp.body")"
+fp_check "deny_domains" '[[ $code == 403 ]]'
+code=$(pcurl -o /dev/null -w '%{http_connect}' -p https://10.10.13.2:22/ 2>/dev/null; true)
+echo "  CONNECT 10.10.13.2:22 (connect_ports: 443 only) -> $code"
+fp_check "CONNECT to 22 refused" '[[ $code == 403 ]]'
+echo "  access log (Squid format, the agent's stdout):"
+grep -E ' (TCP_[A-Z_]+)/[0-9]+ ' "$TMP/agent.out" | tail -n 4 | sed 's/^/    /'
+fp_check "no Squid-format access log lines" 'grep -qE " TCP_(MISS|HIT)/200 " "$TMP/agent.out"'
+metrics=$(nsenter --net="/run/netns/$P-lb" curl -sf --max-time 2 http://127.0.0.1:9469/metrics)
+echo "  metrics (td_fp_*, a few lines):"
+grep -E '^td_fp_(cache|denials)' <<<"$metrics" | head -n 6 | sed 's/^/    /'
+fp_check "no forward proxy metrics" 'grep -q "^td_fp_" <<<"$metrics"'
+
 step "report"
 ok=0 bad=0
 for k in "${LABELS[@]}"; do
@@ -430,6 +469,7 @@ echo "  services answering every request: $ok of $((ok + bad))"
 echo "  operations (drain, health, reload, metrics) as expected: $ops_ok of $((ops_ok + ops_bad))"
 echo "  service mesh (translation, VIP in getpeername, redirect, denial, log, tdctl mesh) as expected: $mesh_ok of $((mesh_ok + mesh_bad))"
 echo "  API gateway (routing, header edits, API keys, JWT, rate limit, Basic, aggregation, TLS, metrics) as expected: $gw_ok of $((gw_ok + gw_bad))"
+echo "  forward proxy (cache miss/hit, domain and port rules, access log, metrics) as expected: $fp_ok of $((fp_ok + fp_bad))"
 echo "  took $(($(date +%s) - T0)) s. Look around yourself with: tdctl status | services | stats |"
 echo "  conntrack | mesh, tdctl backend drain SERVICE ADDR:PORT, bpftool map dump pinned $BPFFS/<map>"
-((bad == 0 && ops_bad == 0 && mesh_bad == 0 && gw_bad == 0))
+((bad == 0 && ops_bad == 0 && mesh_bad == 0 && gw_bad == 0 && fp_bad == 0))
