@@ -292,6 +292,31 @@ static void tdctl_status_agent_gw(struct json_object *g)
 	}
 }
 
+/* what the agent says about its forward_proxy: section (listeners, cache, tunnels) */
+static void tdctl_status_agent_fp(struct json_object *f)
+{
+	struct json_object *ls = tdctl_jget(f, "listeners"), *c = tdctl_jget(f, "cache");
+	size_t i, nl = ls ? json_object_array_length(ls) : 0;
+
+	if (!f || json_object_get_type(f) != json_type_object) {
+		printf("proxy      off (no forward_proxy: section)\n");
+		return;
+	}
+	printf("proxy      generation %lld, %lld worker(s), %lld connection(s), %lld tunnel(s) open",
+	       tdctl_jint(f, "generation"), tdctl_jint(f, "workers"),
+	       tdctl_jint(f, "connections_open"), tdctl_jint(f, "tunnels_open"));
+	if (c)
+		printf(", cache %lld object(s) %lld/%lld bytes", tdctl_jint(c, "objects"),
+		       tdctl_jint(c, "bytes"), tdctl_jint(c, "memory"));
+	printf("; listening on");
+	for (i = 0; i < nl; i++) {
+		struct json_object *l = json_object_array_get_idx(ls, i);
+
+		printf(" %s (%s)", tdctl_jstr(l, "address"), tdctl_jstr(l, "kind"));
+	}
+	printf("\n");
+}
+
 static void tdctl_status_agent(const struct tdctl *ctl, struct json_object *ag)
 {
 	struct json_object *a = tdctl_jget(ag, "agent"), *lr = tdctl_jget(ag, "last_reload");
@@ -328,6 +353,7 @@ static void tdctl_status_agent(const struct tdctl *ctl, struct json_object *ag)
 	}
 	tdctl_status_agent_mesh(tdctl_jget(ag, "mesh"));
 	tdctl_status_agent_gw(tdctl_jget(ag, "gateway"));
+	tdctl_status_agent_fp(tdctl_jget(ag, "forward_proxy"));
 	if (!n) {
 		printf("overrides  none (running state = config file)\n");
 		return;
