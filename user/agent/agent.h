@@ -96,6 +96,8 @@ struct td_agent {
 	struct td_gw *gw;            /* NULL when there is no gateway: section              */
 	struct td_fp *fp;            /* NULL when there is no forward_proxy: section        */
 	bool fp_redirect;            /* transparent-mode programs attached by this agent    */
+	bool fp_has_map;             /* a->fp was given fp_origdst_fd                        */
+	int fp_origdst_fd;           /* pinned td_fp_origdst, opened once; -1 until needed   */
 	ev_signal sig_usr1;          /* reopen the gateway access log                         */
 	int stop_sig;
 };
@@ -218,6 +220,8 @@ int td_agent_fp_start(struct td_agent *a);
 int td_agent_fp_reload(struct td_agent *a, const struct td_config *ncfg, struct td_errors *errs);
 void td_agent_fp_commit(struct td_agent *a, const struct td_config *ncfg);
 void td_agent_fp_stop(struct td_agent *a);
+/* at exit: stop, and close the map descriptor */
+void td_agent_fp_close(struct td_agent *a);
 int td_agent_fp_metrics(struct td_agent *a, struct td_metrics_buf *out);
 /* "forward_proxy" member of status: false when off */
 struct json_object *td_agent_fp_json(struct td_agent *a);

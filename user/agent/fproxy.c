@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -31,10 +32,13 @@ static struct td_fp *td_agent_fp_open(const struct td_config *cfg, struct td_err
 /*
  * Transparent mode: the cgroup connect() redirect (fp_redirect.c) follows cfg: rules and
  * attachments when forward_proxy.transparent is set, nothing attached otherwise; the proxy
- * gets the map of original destinations. 0 or -errno (logged by fp_redirect.c).
+ * gets the map of original destinations when the redirect is set up (not on every reload:
+ * td_fp_set_origdst_fd() does not close the descriptor it replaces, and a worker may be
+ * using it). 0 or -errno (logged by fp_redirect.c).
  */
 static int td_agent_fp_transparent(struct td_agent *a, const struct td_config *cfg)
 {
+	bool had = a->fp_redirect && a->fp_has_map;
 	int err, fd;
 
 	if (!cfg->forward_proxy.on || !cfg->forward_proxy.transparent_on) {
@@ -53,10 +57,17 @@ static int td_agent_fp_transparent(struct td_agent *a, const struct td_config *c
 	if (err)
 		return err;
 	a->fp_redirect = true;
-	fd = td_fp_origdst_fd(a->bpffs);
-	if (fd < 0)
-		return fd;
-	td_fp_set_origdst_fd(a->fp, fd);
+	if (had)
+		return 0;      /* the proxy holds the map since the redirect was set up */
+	/* one descriptor for the agent's life (closed in td_agent_fp_close), whatever proxy runs */
+	if (a->fp_origdst_fd < 0) {
+		fd = td_fp_origdst_fd(a->bpffs);
+		if (fd < 0)
+			return fd;
+		a->fp_origdst_fd = fd;
+	}
+	td_fp_set_origdst_fd(a->fp, a->fp_origdst_fd);
+	a->fp_has_map = true;
 	return 0;
 }
 
@@ -127,6 +138,14 @@ void td_agent_fp_commit(struct td_agent *a, const struct td_config *ncfg)
 	}
 }
 
+void td_agent_fp_close(struct td_agent *a)
+{
+	td_agent_fp_stop(a);
+	if (a->fp_origdst_fd >= 0)
+		close(a->fp_origdst_fd);
+	a->fp_origdst_fd = -1;
+}
+
 void td_agent_fp_stop(struct td_agent *a)
 {
 	/* nothing may keep redirecting connections to a proxy that is gone */
@@ -136,6 +155,7 @@ void td_agent_fp_stop(struct td_agent *a)
 	}
 	td_fp_free(a->fp, TD_AGENT_GW_DRAIN_MS);
 	a->fp = NULL;
+	a->fp_has_map = false;     /* a new proxy is given the map again */
 }
 
 int td_agent_fp_metrics(struct td_agent *a, struct td_metrics_buf *out)

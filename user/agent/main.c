@@ -342,6 +342,7 @@ static int td_run(const struct td_agent_opts *o, struct td_config *cfg)
 	snprintf(a.bpffs, sizeof(a.bpffs), "%s", td_pick_bpffs(o, &a.cfg));
 	snprintf(a.admin_path, sizeof(a.admin_path), "%s", td_pick_admin(o, &a.cfg));
 	a.started = time(NULL);
+	a.fp_origdst_fd = -1;
 	td_maps_init(&a.m);
 	td_agent_mesh_init(&a);
 	signal(SIGPIPE, SIG_IGN);
@@ -461,7 +462,7 @@ cleanup:
 		ev_io_stop(a.loop, &a.health_io);
 		ev_timer_stop(a.loop, &a.health_timer);
 	}
-	td_agent_fp_stop(&a);
+	td_agent_fp_close(&a);
 	td_agent_gw_stop(&a);
 	if (a.loop)
 		td_agent_metrics_stop(&a);

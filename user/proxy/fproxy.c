@@ -65,6 +65,7 @@ struct td_fp_rctx {
 	struct td_cache_obj *cobj;	/* that result (referenced) */
 	struct td_cache_obj *stale;	/* stored response being revalidated (referenced) */
 	char cstatus[160];		/* Cache-Status of a forwarded response */
+	uint8_t reval_fwd;		/* revalidation: TD_CACHE_FWD_REQUEST (client) or _STALE */
 	char cond[1024];		/* conditional field lines, split in place */
 	bool storing;
 	int64_t req_time;
@@ -470,7 +471,7 @@ static int td_fp_serve(struct td_fp_rctx *c, struct td_cache_obj *o, const char 
 	if (!s)
 		return -ENOMEM;
 	memcpy(s, o->data, o->head_len);
-	for (uint32_t i = 0; i < p.msg.nhdr && n < TD_FP_NHDR_MAX - 2; i++) {
+	for (uint32_t i = 0; i < p.msg.nhdr && n < TD_FP_NHDR_MAX - 3; i++) {
 		const struct td_http_header *hd = &p.msg.hdr[i];
 		char *name = s + hd->name.off, *val = s + hd->value.off;
 
@@ -485,6 +486,8 @@ static int td_fp_serve(struct td_fp_rctx *c, struct td_cache_obj *o, const char 
 	if (td_cache_age_value(&o->meta, td_fp_wall(), age, sizeof(age)) > 0)
 		h[n++] = (struct td_hs_hdr){ "Age", age };
 	h[n++] = (struct td_hs_hdr){ "Cache-Status", cstatus };
+	if (!c->gen->cfg.anonymize)     /* RFC 9110 7.6.3: every intermediary adds itself */
+		h[n++] = (struct td_hs_hdr){ "Via", TD_FP_VIA };
 	rc = td_http_header_find(&p.msg, o->data, "Content-Type", 0);
 	if (rc >= 0)
 		snprintf(c->ctype, sizeof(c->ctype), "%.*s", (int)p.msg.hdr[rc].value.len,
@@ -617,9 +620,10 @@ static int td_fp_cache_lookup(struct td_fp_rctx *c, const struct td_http_msg *m,
 		}
 		if (rc > 0) {
 			c->stale = o;
+			c->reval_fwd = d.fwd == TD_CACHE_FWD_REQUEST ? TD_CACHE_FWD_REQUEST :
+				       TD_CACHE_FWD_STALE;
 			td_gw_inc(&td_fp_ws(c)->cache_revalidated, 1);
-			td_fp_set_cstatus(c, d.fwd == TD_CACHE_FWD_REQUEST ? TD_CACHE_FWD_REQUEST :
-					  TD_CACHE_FWD_STALE);
+			td_fp_set_cstatus(c, c->reval_fwd);
 			return 0;
 		}
 		td_fp_obj_put(fc, o);
@@ -662,7 +666,7 @@ static const char *const td_fp_anon_rm[] = {
 
 static void td_fp_forward(struct td_fp_rctx *c)
 {
-	struct td_hs_hdr add[12], radd[1];
+	struct td_hs_hdr add[12], radd[2];
 	const char *rm[24];
 	size_t na = 0, nr = 0, nradd = 0;
 	struct td_hs_upstream u;
@@ -701,6 +705,8 @@ static void td_fp_forward(struct td_fp_rctx *c)
 	}
 	if (c->cache && c->cstatus[0])
 		radd[nradd++] = (struct td_hs_hdr){ "Cache-Status", c->cstatus };
+	if (!c->gen->cfg.anonymize)     /* the response names us too (RFC 9110 7.6.3) */
+		radd[nradd++] = (struct td_hs_hdr){ "Via", TD_FP_VIA };
 	ed = (struct td_hs_edit){
 		.target = c->target, .remove = rm, .nremove = nr, .add = add, .nadd = na,
 		.resp_add = radd, .nresp_add = nradd,
@@ -942,6 +948,7 @@ static int td_fp_on_raw(struct td_hs_req *r, const char *data, size_t len)
 		/* without a name the domain rules cannot be applied: refuse (safe default) */
 		td_gw_inc(&td_fp_ws(c)->denied[TD_FP_R_DOMAIN], 1);
 		c->code = TD_FP_C_DENIED;
+		c->dsttext[0] = '\0';	/* nothing was contacted: HIER_NONE in the log */
 		td_hs_respond(r, 403, NULL, 0, NULL, 0, true);
 		return 0;
 	}
@@ -954,6 +961,7 @@ static int td_fp_on_raw(struct td_hs_req *r, const char *data, size_t len)
 
 		td_gw_inc(&td_fp_ws(c)->denied[rule], 1);
 		c->code = TD_FP_C_DENIED;
+		c->dsttext[0] = '\0';	/* nothing was contacted: HIER_NONE in the log */
 		td_hs_respond(r, 403, NULL, 0, NULL, 0, true);
 		return 0;
 	}
@@ -972,6 +980,7 @@ static int td_fp_on_upstream(struct td_hs_req *r, void *tag, int err, unsigned i
 
 	if (!c || !c->stale || err)
 		return 0;
+	st.fwd = c->reval_fwd;      /* fwd=request when the client asked for it (no-cache) */
 	if (status != 304) {
 		c->code = TD_FP_C_REFRESH_MODIFIED;
 		return 0;
@@ -992,7 +1001,8 @@ static int td_fp_on_upstream(struct td_hs_req *r, void *tag, int err, unsigned i
 		nobj = NULL;
 	pthread_mutex_unlock(&c->cache->mu);
 	if (td_cache_status_format("td", &st, cs, sizeof(cs)) < 0)
-		snprintf(cs, sizeof(cs), "td; fwd=stale; fwd-status=304");
+		snprintf(cs, sizeof(cs), "td; fwd=%s; fwd-status=304",
+			 c->reval_fwd == TD_CACHE_FWD_REQUEST ? "request" : "stale");
 	c->code = TD_FP_C_REFRESH_UNMODIFIED;
 	td_gw_inc(&td_fp_ws(c)->cache_refreshed, 1);
 	if (td_fp_serve(c, nobj ? nobj : o, cs))
@@ -1065,15 +1075,17 @@ static bool td_fp_on_response(struct td_hs_req *r, const struct td_http_msg *m, 
 		}
 		return false;
 	}
-	if (q->method != TD_HTTP_M_GET || td_cache_storable(q, qbuf, m, buf) != TD_CACHE_STORABLE)
+	if (q->method != TD_HTTP_M_GET || td_cache_storable(q, qbuf, m, buf) != TD_CACHE_STORABLE ||
+	    (m->body == TD_HTTP_BODY_LENGTH && m->content_length > fc->max_object) ||
+	    td_cache_vary_key(m, buf, q, qbuf, c->vkey, sizeof(c->vkey)) < 0 ||
+	    td_cache_meta_init(&c->meta, m, buf, c->req_time, td_fp_wall()) ||
+	    td_fp_store_head(c, m, buf)) {
+		/* not stored: the waiters need not wait for this body, they forward themselves */
+		pthread_mutex_lock(&fc->mu);
+		td_fp_fill_done(c, NULL, -ENODATA);
+		pthread_mutex_unlock(&fc->mu);
 		return false;
-	if (m->body == TD_HTTP_BODY_LENGTH && m->content_length > fc->max_object)
-		return false;
-	if (td_cache_vary_key(m, buf, q, qbuf, c->vkey, sizeof(c->vkey)) < 0)
-		return false;
-	if (td_cache_meta_init(&c->meta, m, buf, c->req_time, td_fp_wall()) ||
-	    td_fp_store_head(c, m, buf))
-		return false;
+	}
 	c->storing = true;
 	return true;
 }
@@ -1161,6 +1173,10 @@ static void td_fp_on_done(struct td_hs_req *r)
 		c->cobj = c->stale = NULL;
 	}
 	status = td_hs_req_status(r);
+	if (c->kind == TD_FP_LIS_TRANSPARENT_TLS && !status)
+		/* a raw TLS connection has no HTTP status: log and count what happened like a
+		 * CONNECT would have been answered (Squid does the same) */
+		status = c->code == TD_FP_C_TUNNEL ? 200 : c->code == TD_FP_C_DENIED ? 403 : 400;
 	dur = td_fp_now_ns() - td_hs_req_start_ns(r);
 	{
 		const struct td_http_msg *m = td_hs_req_msg(r);
@@ -1169,7 +1185,7 @@ static void td_fp_on_done(struct td_hs_req *r)
 
 		if (status >= 100 && status < 600)
 			td_gw_inc(&ws->req[mi][status / 100 - 1], 1);
-		else if (c->code == TD_FP_C_TUNNEL || c->kind == TD_FP_LIS_TRANSPARENT_TLS)
+		else if (c->code == TD_FP_C_TUNNEL)
 			td_gw_inc(&ws->req[mi][1], 1);
 	}
 	if (c->code == TD_FP_C_TUNNEL)

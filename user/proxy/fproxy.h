@@ -45,7 +45,8 @@ int td_fp_metrics(struct td_fp *fp, struct td_metrics_buf *out);
 char *td_fp_status_json(struct td_fp *fp);
 /* reopen the access log file (SIGUSR1); 0 or -errno */
 int td_fp_reopen_log(struct td_fp *fp);
-/* the pinned map of original destinations of redirected connections (transparent mode), -1: none */
+/* the pinned map of original destinations of redirected connections (transparent mode), -1:
+ * none; the descriptor stays the caller's (the agent opens it once and closes it at exit) */
 void td_fp_set_origdst_fd(struct td_fp *fp, int map_fd);
 
 #endif

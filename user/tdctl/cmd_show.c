@@ -463,6 +463,10 @@ int tdctl_cmd_status(const struct tdctl *ctl, const struct tdctl_cmd *cmd, int a
 		tdctl_mesh_status(ctl);
 		if (ag && tdctl_jget(ag, "mesh"))
 			printf(",\"agent_mesh\":%s", tdctl_jtext(tdctl_jget(ag, "mesh")));
+		if (ag && tdctl_jget(ag, "gateway"))
+			printf(",\"gateway\":%s", tdctl_jtext(tdctl_jget(ag, "gateway")));
+		if (ag && tdctl_jget(ag, "forward_proxy"))
+			printf(",\"forward_proxy\":%s", tdctl_jtext(tdctl_jget(ag, "forward_proxy")));
 		printf("}\n");
 	} else {
 		printf("%s\nservices   %d\nbackends   %d (up %d, down %d, drained %d, unknown %d)\n"
