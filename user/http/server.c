@@ -1263,6 +1263,11 @@ unsigned int td_hs_req_worker(const struct td_hs_req *r)
 	return r->w->idx;
 }
 
+struct ev_loop *td_hs_req_loop(const struct td_hs_req *r)
+{
+	return r->w->loop;
+}
+
 struct td_hs *td_hs_req_hs(const struct td_hs_req *r)
 {
 	return r->w->hs;

@@ -64,6 +64,7 @@
 struct td_hs;
 struct td_hs_req;
 struct td_tls;			/* tls.h: a server TLS context (certificates, SNI) */
+struct ev_loop;			/* libev */
 
 struct td_hs_limits {
 	struct td_http_limits http;	/* request line, header block, headers, body */
@@ -198,6 +199,8 @@ unsigned int td_hs_req_worker(const struct td_hs_req *r);
 struct td_hs *td_hs_req_hs(const struct td_hs_req *r);
 /* the accepting listener's td_hs_listener.tag; its mode */
 uint32_t td_hs_req_listener_tag(const struct td_hs_req *r);
+/* the libev loop of r's worker (for the handler's own watchers: timers, ev_async mailboxes) */
+struct ev_loop *td_hs_req_loop(const struct td_hs_req *r);
 /* CLOCK_MONOTONIC ns when the head was complete */
 uint64_t td_hs_req_start_ns(const struct td_hs_req *r);
 /* the handler's pointer */

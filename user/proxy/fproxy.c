@@ -17,7 +17,6 @@
 
 #include "fproxy.h"
 #include "fp_internal.h"
-#include "hs_int.h"	/* only for the worker's libev loop: see td_fp_loop() */
 #include "log.h"
 #include "server.h"
 
@@ -114,13 +113,9 @@ static uint64_t td_fp_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/*
- * The worker's libev loop for our own watchers (mailbox ev_async, DNS timer). The engine has
- * no public accessor yet; this is the one place that reads its internals (hs_int.h).
- */
 static struct ev_loop *td_fp_loop(struct td_hs_req *r)
 {
-	return r->w->loop;
+	return td_hs_req_loop(r);
 }
 
 /* ---- generations and contexts ------------------------------------------------------------- */
