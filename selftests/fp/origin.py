@@ -23,6 +23,8 @@
 #   status=CODE    status of the answer (default 200)
 #   size=N         body of at least N bytes
 #   close=1        Connection: close on the answer
+#   stamp=1        X-Origin-Count: the number of requests for this path so far (also on a 304:
+#                  a cache must merge it into the stored response, RFC 9111 4.3.4)
 # Requests to a path starting with /count/ answer the number of logged requests whose path
 # starts with the rest (not logged themselves).
 import argparse
@@ -134,6 +136,8 @@ class Handler(BaseHTTPRequestHandler):
                    "tls": self.server.tls, "conn": self.conn_no, "time": time.time()}
             with open(self.server.logfile, "a") as f:
                 f.write(json.dumps(rec) + "\n")
+        if "stamp" in q:
+            hdrs["X-Origin-Count"] = str(n)
         if "delay" in q:
             time.sleep(int(q["delay"]) / 1000.0)
         if status == 304:

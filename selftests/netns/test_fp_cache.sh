@@ -73,6 +73,15 @@ t_true "stale with ETag: Cache-Status fwd=stale (fwd-status=304)" "td; fwd=stale
 	grep -qiE '^td *;.*fwd=stale' <<<"$(cs r2)"
 t_true "after the 304 the refreshed entry is a hit" "td; hit" "$(preq r3 "$U" >/dev/null; cs r3)" is_hit "$(cs r3)"
 t_eq "... still two origin requests" "2" "$(ocount ext /k/etag)"
+U="$O/k/merge?cc=max-age=2&etag=m1&stamp=1"
+preq m1 "$U" >/dev/null
+sleep 3.1
+preq m2 "$U" >/dev/null
+t_eq "304 merge: the stored response first carried X-Origin-Count 1" "1" "$(hdr "$TMP/m1.h" X-Origin-Count)"
+t_eq "304 merge: the 304's X-Origin-Count 2 replaces the stored field (RFC 9111 4.3.4)" "2" \
+	"$(hdr "$TMP/m2.h" X-Origin-Count)"
+t_eq "304 merge: a hit afterwards serves the merged head" "2" \
+	"$(preq m3 "$U" >/dev/null; hdr "$TMP/m3.h" X-Origin-Count)"
 U="$O/k/lm?cc=max-age=2&lm=1700000000"
 preq l1 "$U" >/dev/null
 sleep 3.1

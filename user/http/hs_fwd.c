@@ -854,7 +854,9 @@ static int hs_fwd_resp_head(struct td_hs_req *r, int *out)
 		gen = r->agen;
 		r->in_upcall = true;
 		r->upcall_retry = r->bmode == HS_B_NONE;
+		r->up_head = b->p + b->pos;
 		ops->upstream(r, r->tag, 0, m->status, r->bmode == HS_B_NONE);
+		r->up_head = NULL;
 		r->in_upcall = r->upcall_retry = false;
 		if (r->agen != gen) {
 			/* the handler took another way: this response is dropped */

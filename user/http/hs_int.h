@@ -127,6 +127,7 @@ struct td_hs_req {
 	bool handler;			/* ops->request ran: ops->done is owed */
 	bool answered;			/* respond/forward called */
 	bool in_upcall;			/* inside ops->upstream: respond allowed ... */
+	const char *up_head;		/* during ops->upstream with err 0: the response head (rp.msg slices) */
 	bool upcall_retry;		/* ... and forward too (may_retry) */
 	uint32_t agen;			/* bumped by every respond/forward (upcall re-answers) */
 	bool keep_alive;		/* the connection may carry another request */

@@ -1263,6 +1263,14 @@ unsigned int td_hs_req_worker(const struct td_hs_req *r)
 	return r->w->idx;
 }
 
+const struct td_http_msg *td_hs_req_upstream_head(const struct td_hs_req *r, const char **buf)
+{
+	if (!r->up_head)
+		return NULL;
+	*buf = r->up_head;
+	return &r->rp.msg;
+}
+
 struct ev_loop *td_hs_req_loop(const struct td_hs_req *r)
 {
 	return r->w->loop;

@@ -199,6 +199,11 @@ unsigned int td_hs_req_worker(const struct td_hs_req *r);
 struct td_hs *td_hs_req_hs(const struct td_hs_req *r);
 /* the accepting listener's td_hs_listener.tag; its mode */
 uint32_t td_hs_req_listener_tag(const struct td_hs_req *r);
+/*
+ * During ops->upstream with err 0 only: the upstream response head (slices into *buf), e.g. a
+ * 304 whose fields a cache merges into its stored response; NULL at any other time.
+ */
+const struct td_http_msg *td_hs_req_upstream_head(const struct td_hs_req *r, const char **buf);
 /* the libev loop of r's worker (for the handler's own watchers: timers, ev_async mailboxes) */
 struct ev_loop *td_hs_req_loop(const struct td_hs_req *r);
 /* CLOCK_MONOTONIC ns when the head was complete */

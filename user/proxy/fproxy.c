@@ -25,6 +25,7 @@
 #define TD_FP_DNS_THREADS 4u
 #define TD_FP_MAX_IDLE	16u	/* pooled upstream connections per origin per worker */
 #define TD_FP_NHDR_MAX	(TD_HTTP_MAX_HEADERS + 4u)
+#define TD_FP_MERGE_MAX	65536u	/* a stored head merged with a 304 */
 #define TD_FP_URL_MAX	2048u
 
 enum td_fp_next { TD_FP_N_FORWARD = 0, TD_FP_N_TUNNEL };
@@ -971,7 +972,9 @@ static int td_fp_on_upstream(struct td_hs_req *r, void *tag, int err, unsigned i
 	struct td_cache_obj *o, *nobj = NULL;
 	struct td_cache_status st = { .fwd = TD_CACHE_FWD_STALE, .fwd_status = 304 };
 	struct td_cache_meta meta;
-	char cs[160];
+	const char *head;
+	char cs[160], *merged = NULL;
+	size_t head_len;
 
 	if (!c || !c->stale || err)
 		return 0;
@@ -981,20 +984,49 @@ static int td_fp_on_upstream(struct td_hs_req *r, void *tag, int err, unsigned i
 		return 0;
 	}
 	/*
-	 * 304 to our conditional request: the stored response is still good. The engine gives us
-	 * no 304 head here, so the stored fields stay and the freshness restarts from now (see
-	 * docs/forward-proxy-runtime.md); the refreshed copy replaces the stored one.
+	 * 304 to our conditional request: the stored response is still good. Its fields are
+	 * updated with the 304's (RFC 9111 4.3.4: td_cache_merge_304), the freshness recomputed
+	 * from the merged head, and the refreshed copy replaces the stored one. When the 304 does
+	 * not select the stored response (-ESTALE) or cannot be merged, the stored fields stay.
 	 */
 	o = c->stale;
 	meta = o->meta;
-	meta.request_time = c->req_time;
-	meta.response_time = meta.date_value = td_fp_wall();
-	meta.age_value = 0;
+	head = o->data;
+	head_len = o->head_len;
+	{
+		const char *nbuf = NULL;
+		const struct td_http_msg *nm = td_hs_req_upstream_head(r, &nbuf);
+		struct td_http_parser sp, mp;
+		size_t used;
+		int n;
+
+		td_http_parser_init(&sp, TD_HTTP_RESPONSE, NULL);
+		merged = nm ? malloc(TD_FP_MERGE_MAX) : NULL;
+		if (merged && td_http_parse(&sp, o->data, o->head_len, &used) == TD_HTTP_DONE &&
+		    (n = td_cache_merge_304(&sp.msg, o->data, nm, nbuf, merged,
+					    TD_FP_MERGE_MAX)) > 0) {
+			td_http_parser_init(&mp, TD_HTTP_RESPONSE, NULL);
+			if (td_http_parse(&mp, merged, (size_t)n, &used) == TD_HTTP_DONE &&
+			    !td_cache_meta_init(&meta, &mp.msg, merged, c->req_time,
+						td_fp_wall())) {
+				head = merged;
+				head_len = (size_t)n;
+			} else {
+				meta = o->meta;
+			}
+		}
+	}
+	if (head == o->data) {
+		meta.request_time = c->req_time;
+		meta.response_time = meta.date_value = td_fp_wall();
+		meta.age_value = 0;
+	}
 	pthread_mutex_lock(&c->cache->mu);
-	if (td_cache_store_put(c->cache->s, o->key, o->vkey, &meta, o->data, o->head_len,
+	if (td_cache_store_put(c->cache->s, o->key, o->vkey, &meta, head, head_len,
 			       o->data + o->head_len, o->body_len, &nobj))
 		nobj = NULL;
 	pthread_mutex_unlock(&c->cache->mu);
+	free(merged);
 	if (td_cache_status_format("td", &st, cs, sizeof(cs)) < 0)
 		snprintf(cs, sizeof(cs), "td; fwd=%s; fwd-status=304",
 			 c->reval_fwd == TD_CACHE_FWD_REQUEST ? "request" : "stale");
