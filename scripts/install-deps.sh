@@ -14,7 +14,7 @@ PKGS=(
 	# build
 	clang llvm libclang-rt-14-dev bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config
 	libnl-3-dev libnl-route-3-dev libyaml-dev libcunit1-dev libjson-c-dev libev-dev gcc make
-	libssl-dev libcrypt-dev
+	libssl-dev libcrypt-dev liburing-dev
 	# netns tests, demo
 	iproute2 iputils-ping python3 python3-requests curl socat ethtool util-linux coreutils procps
 	# benches: peers and load generator (nginx stream module is dynamic in Debian 12)

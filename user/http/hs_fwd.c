@@ -659,6 +659,8 @@ static void hs_fwd_detach(struct td_hs_req *r)
 		hs_up_close(r->up);
 		r->up = NULL;
 	}
+	r->wq &= (uint8_t)~HS_WQ_UP;
+	r->wq_uerr = 0;
 	hs_buf_put(r->w, &r->uin);
 	r->up_eof = r->up_any = r->sent_all = false;
 	r->up_err = 0;
@@ -1021,6 +1023,8 @@ static int hs_fwd_complete(struct td_hs_req *r)
 	if (u) {
 		r->up = NULL;
 		u->r = NULL;
+		r->wq &= (uint8_t)~HS_WQ_UP;
+		r->wq_uerr = 0;
 		if (r->rp.msg.keep_alive && r->bdone && hs_out_empty(&r->uout) && r->sent_all &&
 		    !r->up_eof && r->uin.pos == r->uin.len)
 			hs_up_put(u, r->max_idle);
@@ -1063,8 +1067,17 @@ int hs_fwd_step(struct td_hs_req *r)
 			r->ust = HS_U_SENT;
 			p = 1;
 		}
-		if (!hs_out_empty(&r->uout) && !r->up->wr_blocked) {
-			rc = hs_out_flush_fd(&r->uout, r->up->fd, &blocked);
+		if (r->wq_uerr || (!hs_out_empty(&r->uout) && !r->up->wr_blocked)) {
+			blocked = false;
+			if (r->wq_uerr) {
+				/* a batched write failed (hs_uring.c) */
+				rc = r->wq_uerr;
+				r->wq_uerr = 0;
+			} else if (!hs_wq_add(r, HS_WQ_UP)) {
+				rc = 0;		/* batched: the prepare watcher runs r again */
+			} else {
+				rc = hs_out_flush_fd(&r->uout, r->up->fd, &blocked);
+			}
 			if (rc < 0) {
 				if (r->ust == HS_U_SENT)
 					return hs_fwd_fail(r, rc == -EPIPE ? -ECONNRESET : rc);

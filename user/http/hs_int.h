@@ -5,6 +5,7 @@
 
 #include <ev.h>
 #include <netinet/in.h>
+#include <sys/uio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -130,6 +131,8 @@ struct td_hs_req {
 	const char *up_head;		/* during ops->upstream with err 0: the response head (rp.msg slices) */
 	bool upcall_retry;		/* ... and forward too (may_retry) */
 	uint32_t agen;			/* bumped by every respond/forward (upcall re-answers) */
+	uint8_t wq;			/* HS_WQ_* bits: a flush is queued for the batch (w->wq) */
+	int wq_cerr, wq_uerr;		/* a batched write failed: reported by the next flush */
 	bool keep_alive;		/* the connection may carry another request */
 	bool close_after;
 	bool aborted;
@@ -250,8 +253,21 @@ struct hs_cmd {
 	bool done;
 };
 
+/* a queued flush of r->out (HS_WQ_CLIENT) or r->uout (HS_WQ_UP), written at the loop's end */
+enum { HS_WQ_CLIENT = 1, HS_WQ_UP = 2 };
+
+struct hs_wq_ent {
+	struct td_hs_req *r;		/* NULL: dropped (the request ended) */
+	uint8_t kind;
+};
+
+struct io_uring;
+
 struct hs_worker {
 	struct td_hs *hs;
+	struct io_uring *ring;		/* NULL: plain sendmsg per flush */
+	struct hs_wq_ent *wq;
+	unsigned int nwq, wq_cap;
 	unsigned int idx;
 	struct ev_loop *loop;
 	pthread_t th;
@@ -310,6 +326,8 @@ int hs_buf_get(struct hs_worker *w, struct hs_buf *b, uint32_t need);
 void hs_buf_put(struct hs_worker *w, struct hs_buf *b);
 int hs_buf_reserve(struct hs_worker *w, struct hs_buf *b, uint32_t extra);
 int hs_out_flush_fd(struct hs_out *o, int fd, bool *blocked);
+int hs_out_iov(const struct hs_out *o, struct iovec *iov);
+void hs_out_advance(struct hs_out *o, size_t n);
 bool hs_out_empty(const struct hs_out *o);
 void hs_req_queue(struct td_hs_req *r);
 void hs_req_run(struct td_hs_req *r);
@@ -322,6 +340,16 @@ int hs_req_client_flush(struct td_hs_req *r);
 ssize_t hs_conn_read_ext(struct hs_conn *c, char *p, size_t len);
 int hs_req_end_ext(struct td_hs_req *r);
 int hs_req_abort_ext(struct td_hs_req *r, const char *why);
+
+/* hs_uring.c: writes of one loop iteration batched into one io_uring_enter */
+void hs_ring_init(struct hs_worker *w);
+void hs_ring_free(struct hs_worker *w);
+/* queue a flush of r's client (HS_WQ_CLIENT) or upstream output: 0 queued, -1 write it now */
+int hs_wq_add(struct td_hs_req *r, uint8_t kind);
+/* r is released: forget its queued flushes */
+void hs_wq_drop(struct td_hs_req *r);
+/* write every queued flush, apply the results, queue the requests to run again */
+void hs_wq_submit(struct hs_worker *w);
 
 /* hs_fwd.c */
 /* run the forward state machine: 0 (wait for events), 1 (go on: phase may differ), -1 (gone) */

@@ -134,7 +134,7 @@ bool hs_out_empty(const struct hs_out *o)
 }
 
 /* account n written bytes of o */
-static void hs_out_advance(struct hs_out *o, size_t n)
+void hs_out_advance(struct hs_out *o, size_t n)
 {
 	uint32_t k = o->b.len - o->b.pos;
 
@@ -159,7 +159,7 @@ static void hs_out_advance(struct hs_out *o, size_t n)
 		o->tpos = o->tlen = 0;
 }
 
-static int hs_out_iov(const struct hs_out *o, struct iovec *iov)
+int hs_out_iov(const struct hs_out *o, struct iovec *iov)
 {
 	int n = 0;
 
@@ -240,9 +240,15 @@ static void hs_prep_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 	struct hs_worker *w = p->data;
 	struct td_hs_req *r;
 
-	while ((r = w->ready)) {
-		hs_req_unqueue(r);
-		hs_conn_run(r->c);
+	for (;;) {
+		while ((r = w->ready)) {
+			hs_req_unqueue(r);
+			hs_conn_run(r->c);
+		}
+		if (!w->nwq)
+			break;
+		/* the writes of this iteration; their requests are queued again */
+		hs_wq_submit(w);
 	}
 }
 
@@ -308,6 +314,7 @@ static void hs_req_put(struct td_hs_req *r)
 	struct hs_worker *w = r->w;
 
 	hs_req_unqueue(r);
+	hs_wq_drop(r);
 	hs_buf_put(w, &r->in);
 	hs_buf_put(w, &r->out.b);
 	hs_buf_put(w, &r->uout.b);
@@ -398,9 +405,17 @@ static int hs_client_flush(struct td_hs_req *r)
 	int n, rc;
 	bool blocked;
 
+	if (r->wq_cerr) {
+		rc = r->wq_cerr;
+		r->wq_cerr = 0;
+		return rc;
+	}
 	if (hs_out_empty(&r->out) || c->wr_blocked)
 		return 0;
 	if (!c->tls) {
+		/* batched: written from the prepare watcher, which runs the request again */
+		if (!hs_wq_add(r, HS_WQ_CLIENT))
+			return 0;
 		rc = hs_out_flush_fd(&r->out, c->fd, &blocked);
 		if (rc < 0)
 			return rc;
@@ -1463,6 +1478,7 @@ static void *hs_worker_main(void *arg)
 
 	snprintf(name, sizeof(name), "td-%.6s-%u", w->hs->name, w->idx % 1000);
 	pthread_setname_np(pthread_self(), name);
+	hs_ring_init(w);
 	ev_run(w->loop, 0);
 	return NULL;
 }
@@ -1703,6 +1719,7 @@ void td_hs_free(struct td_hs *hs, uint32_t drain_ms)
 				hs_conn_close(w->conns);
 		}
 		hs_pools_free(w);
+		hs_ring_free(w);
 		while ((r = w->free_reqs)) {
 			w->free_reqs = r->next_free;
 			free(r->scratch);
