@@ -17,6 +17,10 @@
 #   the rounds), td's redirect counters per probe and "bench: mesh_ratio ...".
 #   TD_BENCH_MESH_SECS (3), TD_BENCH_MESH_RR (20000), TD_BENCH_MESH_ROUNDS (3),
 #   TD_BENCH_MESH_BUDGET (redirect budget in bytes, 0 = unbounded; default td's 4 MiB).
+# gateway: scripts/bench_gateway.sh (td's gateway vs nginx vs haproxy as reverse proxies, one
+#   worker each, and memory per idle keep-alive connection; docs/benchmarks.md).
+# proxy: scripts/bench_proxy.sh (td's forward proxy vs Squid vs Tinyproxy on cache misses, td vs
+#   Squid on hits, absolute-form requests from wrk; docs/benchmarks.md).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
