@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Transparent forward proxy in the kernel: load/pin/attach fp_redir, fill td_fp_redir, origdst. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cgprog.h"
 #include "config.h"
 #include "dp.h"
 #include "fp_redirect.h"
@@ -21,15 +21,9 @@
 #include "fp_redir.skel.h"
 
 #define TD_FP_PROG_PREFIX "td_fp_"
-#define TD_FP_SCAN_DEPTH  12
-#define TD_FP_SCAN_MAX    65536
 
-struct td_fp_prog {
-	const char *hook;
-	enum bpf_attach_type type;
-};
-
-static const struct td_fp_prog td_fp_progs[] = {
+/* the cgroup programs: BPF name "td_fp_<hook>", pinned as "prog_fp_<hook>" */
+static const struct td_cgprog td_fp_progs[] = {
 	{ "connect4", BPF_CGROUP_INET4_CONNECT },
 	{ "connect6", BPF_CGROUP_INET6_CONNECT },
 	{ "getpeer4", BPF_CGROUP_INET4_GETPEERNAME },
@@ -51,8 +45,8 @@ static int td_fp_path(char *buf, size_t len, const char *bpffs, const char *a, c
 	return 0;
 }
 
-/* open bpffs/name; -ENOENT is not logged when quiet */
-static int td_fp_obj_open(const char *bpffs, const char *name, bool quiet)
+/* open bpffs/name */
+static int td_fp_obj_open(const char *bpffs, const char *name)
 {
 	char path[PATH_MAX];
 	int fd, err;
@@ -63,9 +57,8 @@ static int td_fp_obj_open(const char *bpffs, const char *name, bool quiet)
 	fd = bpf_obj_get(path);
 	if (fd < 0) {
 		err = -errno;
-		if (err != -ENOENT || !quiet)
-			td_err("fproxy: cannot open %s: %s%s", path, strerror(-err),
-			       err == -ENOENT ? " (transparent redirect not loaded)" : "");
+		td_err("fproxy: cannot open %s: %s%s", path, strerror(-err),
+		       err == -ENOENT ? " (transparent redirect not loaded)" : "");
 		return err;
 	}
 	return fd;
@@ -142,289 +135,41 @@ int td_fp_redirect_unpin(const char *bpffs)
 	return err;
 }
 
-/* ---- attach, detach ------------------------------------------------------------------------ */
+/* ---- attach, detach, scan ------------------------------------------------------------------ */
 
-static __u32 td_fp_obj_id(int fd, bool prog)
-{
-	struct bpf_prog_info pi;
-	struct bpf_map_info mi;
-	__u32 len;
-
-	memset(&pi, 0, sizeof(pi));
-	memset(&mi, 0, sizeof(mi));
-	if (prog) {
-		len = sizeof(pi);
-		return bpf_obj_get_info_by_fd(fd, &pi, &len) ? 0 : pi.id;
-	}
-	len = sizeof(mi);
-	return bpf_obj_get_info_by_fd(fd, &mi, &len) ? 0 : mi.id;
-}
-
-/* Is program id ours: named td_fp_<hook> (any hook when NULL) and using the map cnt_id? */
-static bool td_fp_prog_ours(__u32 id, const char *hook, __u32 cnt_id)
-{
-	struct bpf_prog_info info;
-	__u32 len = sizeof(info), map_ids[16];
-	char want[BPF_OBJ_NAME_LEN];
-	bool ours = false, named;
-	int fd;
-
-	fd = bpf_prog_get_fd_by_id(id);
-	if (fd < 0)
-		return false;
-	memset(&info, 0, sizeof(info));
-	info.nr_map_ids = sizeof(map_ids) / sizeof(map_ids[0]);
-	info.map_ids = (__u64)(unsigned long)map_ids;
-	snprintf(want, sizeof(want), "%s%s", TD_FP_PROG_PREFIX, hook ? hook : "");
-	if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
-		named = hook ? !strcmp(info.name, want) : !strncmp(info.name, want, strlen(want));
-		for (__u32 i = 0; named && i < info.nr_map_ids && i < 16; i++)
-			if (map_ids[i] == cnt_id)
-				ours = true;
-	}
-	close(fd);
-	return ours;
-}
-
-/* the cgroup folder and the id of our counter map */
-static int td_fp_open_target(const char *bpffs, const char *cgroup, int *cg_fd, __u32 *cnt_id)
-{
-	int fd, err;
-
-	fd = td_fp_obj_open(bpffs, TD_MAP_FP_CNT, false);
-	if (fd < 0)
-		return fd;
-	*cnt_id = td_fp_obj_id(fd, false);
-	close(fd);
-	*cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*cg_fd < 0) {
-		err = -errno;
-		td_err("fproxy: cannot open cgroup %s: %s", cgroup, strerror(-err));
-		return err;
-	}
-	return 0;
-}
+/* ours: named td_fp_<hook> and using the td_fp_cnt pinned under the same bpffs */
+static const struct td_cgprog_set td_fp_cgprogs = {
+	.who = "fproxy",
+	.what = "transparent redirect",
+	.name_prefix = TD_FP_PROG_PREFIX,
+	.pin_prefix = TD_PIN_PROG_FP_PREFIX,
+	.cnt_map = TD_MAP_FP_CNT,
+	.progs = td_fp_progs,
+	.n_progs = TD_FP_N_PROGS,
+};
 
 int td_fp_redirect_attach(const char *bpffs, const char *cgroup)
 {
-	int cg_fd = -1, prog_fd = -1, old_fd = -1, err;
-	char pin[64];
-	__u32 cnt_id = 0;
+	int err = td_cgprog_attach(&td_fp_cgprogs, bpffs, cgroup);
 
-	err = td_fp_open_target(bpffs, cgroup, &cg_fd, &cnt_id);
-	if (err)
-		goto cleanup;
-	for (size_t i = 0; i < TD_FP_N_PROGS; i++) {
-		const struct td_fp_prog *p = &td_fp_progs[i];
-		LIBBPF_OPTS(bpf_prog_attach_opts, ao, .flags = BPF_F_ALLOW_MULTI);
-		__u32 ids[64], cnt = 64, flags = 0, new_id, old_id = 0;
-
-		snprintf(pin, sizeof(pin), "%s%s", TD_PIN_PROG_FP_PREFIX, p->hook);
-		prog_fd = td_fp_obj_open(bpffs, pin, false);
-		if (prog_fd < 0) {
-			err = prog_fd;
-			goto cleanup;
-		}
-		new_id = td_fp_obj_id(prog_fd, true);
-		if (bpf_prog_query(cg_fd, p->type, 0, &flags, ids, &cnt)) {
-			err = -errno;
-			td_err("fproxy: cannot query cgroup %s: %s", cgroup, strerror(-err));
-			goto cleanup;
-		}
-		for (__u32 k = 0; k < cnt && k < 64; k++) {
-			if (ids[k] == new_id) {
-				old_id = new_id;
-				break;
-			}
-			if (!old_id && td_fp_prog_ours(ids[k], p->hook, cnt_id))
-				old_id = ids[k];
-		}
-		if (old_id != new_id) {
-			if (old_id) {
-				old_fd = bpf_prog_get_fd_by_id(old_id);
-				if (old_fd >= 0) {
-					ao.flags |= BPF_F_REPLACE;
-					ao.replace_prog_fd = old_fd;
-				}
-			}
-			if (bpf_prog_attach_opts(prog_fd, cg_fd, p->type, &ao)) {
-				err = -errno;
-				td_err("fproxy: cannot attach %s%s to cgroup %s: %s%s",
-				       TD_FP_PROG_PREFIX, p->hook, cgroup, strerror(-err),
-				       err == -EPERM ? " (a program attached without "
-						       "BPF_F_ALLOW_MULTI is in the way?)" : "");
-				goto cleanup;
-			}
-			if (old_fd >= 0)
-				close(old_fd);
-			old_fd = -1;
-		}
-		close(prog_fd);
-		prog_fd = -1;
-	}
-	td_debug("fproxy: redirect programs attached to %s", cgroup);
-cleanup:
-	if (old_fd >= 0)
-		close(old_fd);
-	if (prog_fd >= 0)
-		close(prog_fd);
-	if (cg_fd >= 0)
-		close(cg_fd);
+	if (!err)
+		td_debug("fproxy: redirect programs attached to %s", cgroup);
 	return err;
 }
 
 int td_fp_redirect_detach(const char *bpffs, const char *cgroup)
 {
-	int cg_fd = -1, fd, err, n = 0;
-	__u32 cnt_id = 0;
-
-	err = td_fp_open_target(bpffs, cgroup, &cg_fd, &cnt_id);
-	if (err)
-		goto cleanup;
-	for (size_t i = 0; i < TD_FP_N_PROGS; i++) {
-		const struct td_fp_prog *p = &td_fp_progs[i];
-		__u32 ids[64], cnt = 64, flags = 0;
-
-		if (bpf_prog_query(cg_fd, p->type, 0, &flags, ids, &cnt)) {
-			err = -errno;
-			td_err("fproxy: cannot query cgroup %s: %s", cgroup, strerror(-err));
-			goto cleanup;
-		}
-		for (__u32 k = 0; k < cnt && k < 64; k++) {
-			if (!td_fp_prog_ours(ids[k], p->hook, cnt_id))
-				continue;
-			fd = bpf_prog_get_fd_by_id(ids[k]);
-			if (fd < 0)
-				continue;
-			if (bpf_prog_detach2(fd, cg_fd, p->type)) {
-				err = -errno;
-				close(fd);
-				td_err("fproxy: cannot detach %s%s from %s: %s", TD_FP_PROG_PREFIX,
-				       p->hook, cgroup, strerror(-err));
-				goto cleanup;
-			}
-			close(fd);
-			n++;
-		}
-	}
-cleanup:
-	if (cg_fd >= 0)
-		close(cg_fd);
-	return err ? err : n;
-}
-
-/* ---- scan of the cgroup2 tree -------------------------------------------------------------- */
-
-struct td_fp_scan {
-	__u32 cnt_id;
-	td_fp_scan_fn fn;
-	void *ctx;
-	size_t dirs;
-	int found;
-};
-
-static bool td_fp_dir_ours(int fd, __u32 cnt_id)
-{
-	static const enum bpf_attach_type types[] = { BPF_CGROUP_INET4_CONNECT,
-						      BPF_CGROUP_SOCK_OPS };
-
-	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
-		__u32 ids[64], cnt = 64, flags = 0;
-
-		if (bpf_prog_query(fd, types[t], 0, &flags, ids, &cnt))
-			continue;
-		for (__u32 k = 0; k < cnt && k < 64; k++)
-			if (td_fp_prog_ours(ids[k], NULL, cnt_id))
-				return true;
-	}
-	return false;
-}
-
-static int td_fp_scan_dir(struct td_fp_scan *s, const char *path, int depth)
-{
-	char sub[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int fd, err = 0;
-
-	if (++s->dirs > TD_FP_SCAN_MAX)
-		return 0;
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;              /* removed meanwhile */
-	if (td_fp_dir_ours(fd, s->cnt_id)) {
-		s->found++;
-		err = s->fn(path, s->ctx);
-		if (err) {
-			close(fd);
-			return err;
-		}
-	}
-	if (depth >= TD_FP_SCAN_DEPTH) {
-		close(fd);
-		return 0;
-	}
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return 0;
-	}
-	while (!err && (de = readdir(d))) {
-		if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= (int)sizeof(sub))
-			continue;
-		err = td_fp_scan_dir(s, sub, depth + 1);
-	}
-	closedir(d);
-	return err;
+	return td_cgprog_detach(&td_fp_cgprogs, bpffs, cgroup);
 }
 
 int td_fp_redirect_scan(const char *bpffs, td_fp_scan_fn fn, void *ctx)
 {
-	struct td_fp_scan s = { .fn = fn, .ctx = ctx };
-	char root[PATH_MAX];
-	int fd, err;
-
-	fd = td_fp_obj_open(bpffs, TD_MAP_FP_CNT, true);
-	if (fd < 0)
-		return fd;
-	s.cnt_id = td_fp_obj_id(fd, false);
-	close(fd);
-	err = td_mesh_cgroup2_mount(root, sizeof(root));
-	if (err) {
-		td_err("fproxy: no cgroup2 filesystem mounted: %s", strerror(-err));
-		return err;
-	}
-	err = td_fp_scan_dir(&s, root, 0);
-	return err < 0 ? err : s.found;
-}
-
-struct td_fp_detach_all {
-	const char *bpffs;
-	int total;
-};
-
-static int td_fp_detach_cb(const char *cgroup, void *ctx)
-{
-	struct td_fp_detach_all *c = ctx;
-	int n = td_fp_redirect_detach(c->bpffs, cgroup);
-
-	if (n < 0)
-		return n;
-	c->total += n;
-	return 0;
+	return td_cgprog_scan(&td_fp_cgprogs, bpffs, fn, ctx);
 }
 
 int td_fp_redirect_detach_everywhere(const char *bpffs)
 {
-	struct td_fp_detach_all c = { .bpffs = bpffs };
-	int err;
-
-	err = td_fp_redirect_scan(bpffs, td_fp_detach_cb, &c);
-	if (err == -ENOENT)
-		return 0;
-	return err < 0 ? err : c.total;
+	return td_cgprog_detach_everywhere(&td_fp_cgprogs, bpffs, NULL);
 }
 
 /* ---- rules --------------------------------------------------------------------------------- */
@@ -469,7 +214,7 @@ int td_fp_redirect_set_rules(const char *bpffs, const struct td_fp_rule *rules, 
 
 	if (n > TD_FP_REDIR_MAX)
 		return -E2BIG;
-	fd = td_fp_obj_open(bpffs, TD_MAP_FP_REDIR, false);
+	fd = td_fp_obj_open(bpffs, TD_MAP_FP_REDIR);
 	if (fd < 0)
 		return fd;
 	keys = calloc(n + 1, sizeof(*keys));
@@ -746,7 +491,7 @@ int td_fp_redirect_counters(const char *bpffs, uint64_t *out)
 
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
-	fd = td_fp_obj_open(bpffs, TD_MAP_FP_CNT, false);
+	fd = td_fp_obj_open(bpffs, TD_MAP_FP_CNT);
 	if (fd < 0)
 		return fd;
 	v = calloc((size_t)ncpu, sizeof(*v));

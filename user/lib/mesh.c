@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "addr.h"
+#include "cgprog.h"
 #include "dp.h"
 #include "log.h"
 #include "mesh.h"
@@ -46,12 +47,7 @@ static const struct td_mesh_map_slot td_mesh_map_slots[] = {
 #define TD_MESH_N_MAPS (sizeof(td_mesh_map_slots) / sizeof(td_mesh_map_slots[0]))
 
 /* the cgroup programs: BPF name "td_m_<hook>", pinned as "prog_m_<hook>" */
-struct td_mesh_prog {
-	const char *hook;
-	enum bpf_attach_type type;
-};
-
-static const struct td_mesh_prog td_mesh_progs[] = {
+static const struct td_cgprog td_mesh_progs[] = {
 	{ "connect4", BPF_CGROUP_INET4_CONNECT },
 	{ "connect6", BPF_CGROUP_INET6_CONNECT },
 	{ "sendmsg4", BPF_CGROUP_UDP4_SENDMSG },
@@ -282,204 +278,32 @@ int td_mesh_load(const char *bpffs, bool *adopted)
 	return td_mesh_load_opts(bpffs, NULL, adopted);
 }
 
-/* id of the map an fd refers to (0 on error) */
-static __u32 td_mesh_map_id(int fd)
-{
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return 0;
-	return info.id;
-}
-
-/* Is the loaded program id a td mesh program for hook using the map cnt_id? */
-static bool td_mesh_prog_ours(__u32 id, const char *hook, __u32 cnt_id)
-{
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), map_ids[16];
-	char want[BPF_OBJ_NAME_LEN];
-	bool ours = false;
-	int fd;
-
-	fd = bpf_prog_get_fd_by_id(id);
-	if (fd < 0)
-		return false;
-	info.nr_map_ids = sizeof(map_ids) / sizeof(map_ids[0]);
-	info.map_ids = (__u64)(unsigned long)map_ids;
-	snprintf(want, sizeof(want), "%s%s", TD_MESH_PROG_PREFIX, hook);
-	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && !strcmp(info.name, want)) {
-		__u32 n = info.nr_map_ids < 16 ? info.nr_map_ids : 16;
-
-		for (__u32 i = 0; i < n; i++)
-			if (map_ids[i] == cnt_id)
-				ours = true;
-	}
-	close(fd);
-	return ours;
-}
-
-static __u32 td_mesh_prog_id(int fd)
-{
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return 0;
-	return info.id;
-}
-
-/* ids of the programs attached to cg_fd for type (at most max) */
-static int td_mesh_query(int cg_fd, enum bpf_attach_type type, __u32 *ids, __u32 *cnt)
-{
-	__u32 flags = 0;
-
-	if (bpf_prog_query(cg_fd, type, 0, &flags, ids, cnt))
-		return -errno;
-	return 0;
-}
-
-/* opens what attach/detach need: the cgroup folder and the counter map's id */
-static int td_mesh_open_target(const char *bpffs, const char *cgroup, int *cg_fd, __u32 *cnt_id)
-{
-	char path[PATH_MAX];
-	int fd, err;
-
-	*cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*cg_fd < 0) {
-		err = -errno;
-		td_err("mesh: cannot open cgroup %s: %s", cgroup, strerror(-err));
-		return err;
-	}
-	err = td_mesh_pin_path(path, sizeof(path), bpffs, TD_MAP_M_CNT, NULL);
-	if (err)
-		goto cleanup;
-	fd = bpf_obj_get(path);
-	if (fd < 0) {
-		err = -errno;
-		td_err("mesh: no mesh datapath pinned at %s: %s", bpffs, strerror(-err));
-		goto cleanup;
-	}
-	*cnt_id = td_mesh_map_id(fd);
-	close(fd);
-cleanup:
-	if (err) {
-		close(*cg_fd);
-		*cg_fd = -1;
-	}
-	return err;
-}
+/*
+ * The 9 cgroup programs; ours: named td_m_<hook> and using the td_m_cnt pinned under the same
+ * bpffs (another td instance or a test keeps its own)
+ */
+static const struct td_cgprog_set td_mesh_cgprogs = {
+	.who = "mesh",
+	.what = "mesh datapath",
+	.name_prefix = TD_MESH_PROG_PREFIX,
+	.pin_prefix = TD_PIN_PROG_M_PREFIX,
+	.cnt_map = TD_MAP_M_CNT,
+	.progs = td_mesh_progs,
+	.n_progs = TD_MESH_N_PROGS,
+};
 
 int td_mesh_attach(const char *bpffs, const char *cgroup)
 {
-	char path[PATH_MAX], pin[64];
-	int cg_fd = -1, prog_fd = -1, old_fd = -1, err;
-	__u32 cnt_id = 0;
+	int err = td_cgprog_attach(&td_mesh_cgprogs, bpffs, cgroup);
 
-	err = td_mesh_open_target(bpffs, cgroup, &cg_fd, &cnt_id);
-	if (err)
-		goto cleanup;
-	for (size_t i = 0; i < TD_MESH_N_PROGS; i++) {
-		const struct td_mesh_prog *p = &td_mesh_progs[i];
-		LIBBPF_OPTS(bpf_prog_attach_opts, ao, .flags = BPF_F_ALLOW_MULTI);
-		__u32 ids[64], cnt = 64, new_id, old_id = 0;
-
-		snprintf(pin, sizeof(pin), "%s%s", TD_PIN_PROG_M_PREFIX, p->hook);
-		err = td_mesh_pin_path(path, sizeof(path), bpffs, pin, NULL);
-		if (err)
-			goto cleanup;
-		prog_fd = bpf_obj_get(path);
-		if (prog_fd < 0) {
-			err = -errno;
-			td_err("mesh: cannot open %s: %s", path, strerror(-err));
-			goto cleanup;
-		}
-		new_id = td_mesh_prog_id(prog_fd);
-		err = td_mesh_query(cg_fd, p->type, ids, &cnt);
-		if (err) {
-			td_err("mesh: cannot query cgroup %s: %s", cgroup, strerror(-err));
-			goto cleanup;
-		}
-		for (__u32 k = 0; k < cnt && k < 64; k++) {
-			if (ids[k] == new_id) {
-				old_id = new_id;
-				break;
-			}
-			if (!old_id && td_mesh_prog_ours(ids[k], p->hook, cnt_id))
-				old_id = ids[k];
-		}
-		if (old_id != new_id) {
-			if (old_id) {
-				old_fd = bpf_prog_get_fd_by_id(old_id);
-				if (old_fd >= 0) {
-					ao.flags |= BPF_F_REPLACE;
-					ao.replace_prog_fd = old_fd;
-				}
-			}
-			if (bpf_prog_attach_opts(prog_fd, cg_fd, p->type, &ao)) {
-				err = -errno;
-				td_err("mesh: cannot attach %s%s to cgroup %s: %s%s",
-				       TD_MESH_PROG_PREFIX, p->hook, cgroup, strerror(-err),
-				       err == -EPERM ? " (a program attached without "
-						       "BPF_F_ALLOW_MULTI is in the way?)" : "");
-				goto cleanup;
-			}
-			if (old_fd >= 0)
-				close(old_fd);
-			old_fd = -1;
-		}
-		close(prog_fd);
-		prog_fd = -1;
-	}
-	td_debug("mesh: programs attached to %s", cgroup);
-cleanup:
-	if (old_fd >= 0)
-		close(old_fd);
-	if (prog_fd >= 0)
-		close(prog_fd);
-	if (cg_fd >= 0)
-		close(cg_fd);
+	if (!err)
+		td_debug("mesh: programs attached to %s", cgroup);
 	return err;
 }
 
 int td_mesh_detach(const char *bpffs, const char *cgroup)
 {
-	int cg_fd = -1, fd, err, n = 0;
-	__u32 cnt_id = 0;
-
-	err = td_mesh_open_target(bpffs, cgroup, &cg_fd, &cnt_id);
-	if (err)
-		goto cleanup;
-	for (size_t i = 0; i < TD_MESH_N_PROGS; i++) {
-		const struct td_mesh_prog *p = &td_mesh_progs[i];
-		__u32 ids[64], cnt = 64;
-
-		err = td_mesh_query(cg_fd, p->type, ids, &cnt);
-		if (err) {
-			td_err("mesh: cannot query cgroup %s: %s", cgroup, strerror(-err));
-			goto cleanup;
-		}
-		for (__u32 k = 0; k < cnt && k < 64; k++) {
-			if (!td_mesh_prog_ours(ids[k], p->hook, cnt_id))
-				continue;
-			fd = bpf_prog_get_fd_by_id(ids[k]);
-			if (fd < 0)
-				continue;
-			if (bpf_prog_detach2(fd, cg_fd, p->type)) {
-				err = -errno;
-				close(fd);
-				td_err("mesh: cannot detach %s%s from %s: %s", TD_MESH_PROG_PREFIX,
-				       p->hook, cgroup, strerror(-err));
-				goto cleanup;
-			}
-			close(fd);
-			n++;
-		}
-	}
-cleanup:
-	if (cg_fd >= 0)
-		close(cg_fd);
-	return err ? err : n;
+	return td_cgprog_detach(&td_mesh_cgprogs, bpffs, cgroup);
 }
 
 int td_mesh_unpin(const char *bpffs)
