@@ -71,13 +71,16 @@ start_bg refused "$TOOL" --listen 127.0.0.1:8003 --upstream 127.0.0.1:1 --worker
 start_bg fallback "$TOOL" --listen 127.0.0.1:8004 --upstream 127.0.0.1:1 --fallback $BE --workers 1
 start_bg closing "$TOOL" --listen 127.0.0.1:8005 --upstream 127.0.0.1:9002 --workers 2
 start_bg memory "$TOOL" --listen 127.0.0.1:8006 --upstream $BE --workers 2
+# the same engine without io_uring (the sendmsg fallback, docs/http.md "Batched sends")
+start_bg nouring env TD_HS_NO_URING=1 "$TOOL" --listen 127.0.0.1:8019 --upstream $BE --workers 2 \
+	--response-timeout 1000 --max-body 104857600 --header-timeout 3000 --idle-timeout 2000
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" \
 	-subj /CN=td.test -days 1 2>/dev/null
 start_bg tls "$TOOL" --listen 127.0.0.1:8443 --upstream $BE --workers 2 \
 	--tls "$TMP/cert.pem,$TMP/key.pem" --max-body 104857600
 ok=1
 for n in backend closer; do wait_log $n "backend ready" || ok=0; done
-for n in main limited refused fallback closing memory tls; do wait_log $n "ready:" || ok=0; done
+for n in main limited refused fallback closing memory tls nouring; do wait_log $n "ready:" || ok=0; done
 t_eq "backends and engines ready" 1 $ok
 ((ok)) || t_done
 
@@ -90,6 +93,12 @@ t_section "idle memory (5000 idle keep-alive connections, fresh engine)"
 run idle_memory tool=127.0.0.1:8006 pid="$PID_memory" conns=5000
 t_section "50 MiB bodies both ways"
 run bodies tool=127.0.0.1:8001 pid="$PID_main"
+t_section "the sendmsg fallback (TD_HS_NO_URING=1): the same basic and body checks"
+uring_fds() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'io_uring'; }
+t_ge "batched sends: the default engine holds io_uring rings" 1 "$(uring_fds "$PID_main")"
+t_eq "fallback engine: no io_uring ring" 0 "$(uring_fds "$PID_nouring")"
+run basic tool=127.0.0.1:8019
+run bodies tool=127.0.0.1:8019 pid="$PID_nouring"
 t_section "strict parsing over raw sockets (max_body 1000)"
 run strict limited=127.0.0.1:8002
 t_section "slowloris and idle timeout (header_timeout 3 s, idle_timeout 2 s)"
