@@ -73,6 +73,19 @@ t_true "stale with ETag: Cache-Status fwd=stale (fwd-status=304)" "td; fwd=stale
 	grep -qiE '^td *;.*fwd=stale' <<<"$(cs r2)"
 t_true "after the 304 the refreshed entry is a hit" "td; hit" "$(preq r3 "$U" >/dev/null; cs r3)" is_hit "$(cs r3)"
 t_eq "... still two origin requests" "2" "$(ocount ext /k/etag)"
+U="$O/k/cond?cc=max-age=600&etag=c1&lm=1700000000"
+preq c0 "$U" >/dev/null
+t_eq "client If-None-Match matching the stored ETag: 304 from the cache" "304" \
+	"$(preq c1 "$U" -H 'If-None-Match: "x", W/"c1"')"
+t_true "... and it was a hit" "td; hit" "$(cs c1)" is_hit "$(cs c1)"
+t_eq "... with the stored ETag and no body" "\"c1\" 0" "$(hdr "$TMP/c1.h" ETag) $(cat "$TMP/c1.b" 2>/dev/null | wc -c)"
+t_eq "client If-None-Match not matching: 200 from the cache" "200" \
+	"$(preq c2 "$U" -H 'If-None-Match: "other"')"
+t_eq "client If-Modified-Since after Last-Modified: 304" "304" \
+	"$(preq c3 "$U" -H 'If-Modified-Since: Wed, 15 Nov 2023 00:00:00 GMT')"
+t_eq "client If-Modified-Since before Last-Modified: 200" "200" \
+	"$(preq c4 "$U" -H 'If-Modified-Since: Mon, 13 Nov 2023 00:00:00 GMT')"
+t_eq "conditional hits never reached the origin (1 request)" "1" "$(ocount ext /k/cond)"
 U="$O/k/merge?cc=max-age=2&etag=m1&stamp=1"
 preq m1 "$U" >/dev/null
 sleep 3.1

@@ -451,6 +451,63 @@ static bool td_fp_vary_match(const struct td_cache_obj *o, void *arg)
 }
 
 /* send a stored object: its own Date and fields, Age and Cache-Status added */
+/*
+ * The client's own conditional GET/HEAD against the stored response (RFC 9110 13.1.2,
+ * 13.1.3, 13.2.2): If-None-Match (weak comparison, "*" matches) decides when present,
+ * otherwise If-Modified-Since against the stored Last-Modified. True: answer 304.
+ */
+static bool td_fp_not_modified(const struct td_http_msg *q, const char *qbuf,
+			       const struct td_http_msg *m, const char *sbuf)
+{
+	int inm, ims, et, lm;
+	int64_t t_ims, t_lm;
+
+	if (q->method != TD_HTTP_M_GET && q->method != TD_HTTP_M_HEAD)
+		return false;
+	inm = td_http_header_find(q, qbuf, "If-None-Match", 0);
+	if (inm >= 0) {
+		const char *v = qbuf + q->hdr[inm].value.off, *end = v + q->hdr[inm].value.len;
+		const char *tag;
+		size_t tlen;
+
+		et = td_http_header_find(m, sbuf, "ETag", 0);
+		if (et < 0)
+			return false;
+		tag = sbuf + m->hdr[et].value.off;
+		tlen = m->hdr[et].value.len;
+		if (tlen > 2 && !strncmp(tag, "W/", 2)) {
+			tag += 2;
+			tlen -= 2;
+		}
+		while (v < end) {
+			const char *e;
+
+			while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+				v++;
+			if (v < end && *v == '*')
+				return true;
+			if (end - v > 2 && !strncmp(v, "W/", 2))
+				v += 2;
+			for (e = v; e < end && *e != ','; e++)
+				;
+			while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+				e--;
+			if ((size_t)(e - v) == tlen && !memcmp(v, tag, tlen))
+				return true;
+			for (v = e; v < end && *v != ','; v++)
+				;
+		}
+		return false;
+	}
+	ims = td_http_header_find(q, qbuf, "If-Modified-Since", 0);
+	lm = td_http_header_find(m, sbuf, "Last-Modified", 0);
+	if (ims < 0 || lm < 0 ||
+	    td_cache_date_parse(qbuf + q->hdr[ims].value.off, q->hdr[ims].value.len, &t_ims) ||
+	    td_cache_date_parse(sbuf + m->hdr[lm].value.off, m->hdr[lm].value.len, &t_lm))
+		return false;
+	return t_lm <= t_ims;
+}
+
 static int td_fp_serve(struct td_fp_rctx *c, struct td_cache_obj *o, const char *cstatus)
 {
 	struct td_http_parser p;
@@ -488,6 +545,13 @@ static int td_fp_serve(struct td_fp_rctx *c, struct td_cache_obj *o, const char 
 	if (rc >= 0)
 		snprintf(c->ctype, sizeof(c->ctype), "%.*s", (int)p.msg.hdr[rc].value.len,
 			 o->data + p.msg.hdr[rc].value.off);
+	if (p.msg.status == 200 &&
+	    td_fp_not_modified(td_hs_req_msg(c->r), td_hs_req_buf(c->r), &p.msg, o->data)) {
+		/* the client's copy is current: 304 with the stored fields, no body */
+		rc = td_hs_respond_ex(c->r, 304, h, n, NULL, 0, &opts);
+		free(s);
+		return rc;
+	}
 	rc = td_hs_respond_ex(c->r, p.msg.status, h, n, o->data + o->head_len, o->body_len, &opts);
 	free(s);
 	if (!rc)
