@@ -373,14 +373,7 @@ static void test_fp_domain_norm(void)
 #define FP_TR(x) FP_HEAD "  transparent: { " x " }\n"
 #define L63 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
-struct fp_bad {
-	const char *yaml;
-	size_t n_errs;
-	const char *prefix;   /* "bad.yaml:LINE: path: message" of the first message */
-	const char *substr;   /* in the first message */
-};
-
-static const struct fp_bad fp_bad_cases[] = {
+static const struct td_bad_cfg fp_bad_cases[] = {
 	/* section, listen, workers */
 	{ "forward_proxy: [ 1 ]\n", 1, "bad.yaml:1: forward_proxy: expected a mapping", "a list" },
 	{ "forward_proxy:\n  workers: 1\n", 1,
@@ -583,27 +576,11 @@ static const struct fp_bad fp_bad_cases[] = {
 static void test_fp_bad_table(void)
 {
 	for (size_t i = 0; i < sizeof(fp_bad_cases) / sizeof(fp_bad_cases[0]); i++) {
-		const struct fp_bad *b = &fp_bad_cases[i];
-		struct td_errors errs = { 0 };
 		struct td_config cfg;
-		bool ok;
-		int err;
 
-		memset(&cfg, 0x5a, sizeof(cfg));
-		err = td_config_load_buf("bad.yaml", b->yaml, strlen(b->yaml), &cfg, &errs);
-		ok = err == -EINVAL && errs.n == b->n_errs && errs.n &&
-		     !strncmp(errs.msgs[0], b->prefix, strlen(b->prefix)) &&
-		     strstr(errs.msgs[0], b->substr);
-		if (!ok) {
-			printf("\n    case %zu: err %d, %zu messages (want %zu, '%s' ... '%s')", i, err,
-			       errs.n, b->n_errs, b->prefix, b->substr);
-			for (size_t j = 0; j < errs.n; j++)
-				printf("\n      %s", errs.msgs[j]);
-		}
-		CU_ASSERT_TRUE(ok);
+		CU_ASSERT_TRUE(td_bad_cfg_check(i, &fp_bad_cases[i], &cfg));
 		CU_ASSERT_FALSE(cfg.forward_proxy.on);   /* cfg left empty on error */
 		CU_ASSERT_PTR_NULL(cfg.forward_proxy.deny_domains);
-		td_errors_free(&errs);
 	}
 }
 

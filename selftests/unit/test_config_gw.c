@@ -406,14 +406,7 @@ static void test_gw_absent_and_defaults(void)
 	"  routes: [ { upstream: u } ]\n"
 #define KEY64 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
-struct gw_bad {
-	const char *yaml;
-	size_t n_errs;
-	const char *prefix;   /* "bad.yaml:LINE: path" of the first message */
-	const char *substr;   /* in the first message */
-};
-
-static const struct gw_bad gw_bad_cases[] = {
+static const struct td_bad_cfg gw_bad_cases[] = {
 	/* gateway-wide */
 	{ "gateway: [ 1 ]\n", 1, "bad.yaml:1: gateway: expected a mapping", "a list" },
 	{ "gateway:\n  colour: blue\n" GW_TAIL, 2, "bad.yaml:2: gateway: unknown key 'colour'", "" },
@@ -723,27 +716,11 @@ static const struct gw_bad gw_bad_cases[] = {
 static void test_gw_bad_table(void)
 {
 	for (size_t i = 0; i < sizeof(gw_bad_cases) / sizeof(gw_bad_cases[0]); i++) {
-		const struct gw_bad *b = &gw_bad_cases[i];
-		struct td_errors errs = { 0 };
 		struct td_config cfg;
-		bool ok;
-		int err;
 
-		memset(&cfg, 0x5a, sizeof(cfg));
-		err = td_config_load_buf("bad.yaml", b->yaml, strlen(b->yaml), &cfg, &errs);
-		ok = err == -EINVAL && errs.n == b->n_errs && errs.n &&
-		     !strncmp(errs.msgs[0], b->prefix, strlen(b->prefix)) &&
-		     strstr(errs.msgs[0], b->substr);
-		if (!ok) {
-			printf("\n    case %zu: err %d, %zu messages (want %zu, '%s' ... '%s')", i, err,
-			       errs.n, b->n_errs, b->prefix, b->substr);
-			for (size_t j = 0; j < errs.n; j++)
-				printf("\n      %s", errs.msgs[j]);
-		}
-		CU_ASSERT_TRUE(ok);
+		CU_ASSERT_TRUE(td_bad_cfg_check(i, &gw_bad_cases[i], &cfg));
 		CU_ASSERT_FALSE(cfg.gateway.on);   /* cfg left empty on error */
 		CU_ASSERT_PTR_NULL(cfg.gateway.routes);
-		td_errors_free(&errs);
 	}
 }
 

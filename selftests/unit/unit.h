@@ -3,9 +3,11 @@
 #ifndef TD_UNIT_H
 #define TD_UNIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
+#include "config.h"
 #include "maglev.h"
 
 /* each returns 0 or a CUnit error code */
@@ -28,6 +30,17 @@ int td_suite_config_fp(void);          /* test_config_fp.c: the forward_proxy: c
 int td_suite_fproxy(void);            /* test_fproxy.c: forward proxy runtime */
 int td_suite_tls(void);               /* test_tls.c: server TLS, SNI, non-blocking I/O */
 int td_metrics_sample_print(void);
+
+/* one invalid configuration and the first error it must give (the config suites' tables) */
+struct td_bad_cfg {
+	const char *yaml;
+	size_t n_errs;        /* errors reported */
+	const char *prefix;   /* "bad.yaml:LINE: path..." of the first message */
+	const char *substr;   /* in the first message */
+};
+/* load case i of a table as "bad.yaml" into cfg: true when it failed exactly as b says (else
+ * the messages are printed) */
+bool td_bad_cfg_check(size_t i, const struct td_bad_cfg *b, struct td_config *cfg);
 
 /* n backends keyed "10.<i/256>.<i%256>.1:80" (key storage owned by the caller), ids 0..n-1 */
 struct td_mg_set {
