@@ -9,56 +9,12 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
-TOOL=$T_BUILD/bin/td_http_tool
-HTTP_DIR=$T_REPO/selftests/http
+source "$T_REPO/selftests/http/http_lib.sh"
+http_setup http
 CHECKS=$HTTP_DIR/engine_checks.py
-NS=$T_PREFIX-http
-TMP=$(mktemp -d "/tmp/$T_PREFIX.http.XXXXXX")
-PIDS=()
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	sleep 0.2
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-	ip netns del "$NS" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-if [[ -x $TOOL ]]; then
-	_t_record PASS "binary ${TOOL#"$T_REPO"/} exists" executable present
-else
-	_t_record FAIL "binary ${TOOL#"$T_REPO"/} exists" executable "missing (make all)"
-	t_done
-fi
 ulimit -n 20000
-
-ip netns add "$NS" || { _t_record FAIL "netns $NS" created failed; t_done; }
-ip -n "$NS" link set lo up
 # a closed SO_REUSEPORT socket hands its queued connections to the others (reload checks)
 ip netns exec "$NS" sysctl -qw net.ipv4.tcp_migrate_req=1 2>/dev/null
-nsx() { ip netns exec "$NS" "$@"; }
-
-# start_bg NAME CMD...: run CMD in the netns, output to $TMP/NAME.log, pid in PID_<NAME>
-start_bg() {
-	local name=$1
-	shift
-	ip netns exec "$NS" "$@" >"$TMP/$name.log" 2>&1 &	# the process itself (no subshell)
-	PIDS+=($!)
-	printf -v "PID_$name" '%s' $!
-}
-
-# wait_log NAME TEXT: until the log shows TEXT (5 s)
-wait_log() {
-	for _ in $(seq 1 50); do
-		grep -q "$2" "$TMP/$1.log" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "  --- $1 log ---"
-	tail -n 10 "$TMP/$1.log" | sed 's/^/  | /'
-	return 1
-}
 
 BE=127.0.0.1:9001
 start_bg backend python3 "$HTTP_DIR/backend.py" 9001

@@ -9,51 +9,9 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
-TOOL=$T_BUILD/bin/td_http_tool
-HTTP_DIR=$T_REPO/selftests/http
+source "$T_REPO/selftests/http/http_lib.sh"
+http_setup tun
 CHECKS=$HTTP_DIR/tunnel_checks.py
-NS=$T_PREFIX-tun
-TMP=$(mktemp -d "/tmp/$T_PREFIX.tun.XXXXXX")
-PIDS=()
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	sleep 0.2
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-	ip netns del "$NS" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-if [[ -x $TOOL ]]; then
-	_t_record PASS "binary ${TOOL#"$T_REPO"/} exists" executable present
-else
-	_t_record FAIL "binary ${TOOL#"$T_REPO"/} exists" executable "missing (make all)"
-	t_done
-fi
-
-ip netns add "$NS" || { _t_record FAIL "netns $NS" created failed; t_done; }
-ip -n "$NS" link set lo up
-nsx() { ip netns exec "$NS" "$@"; }
-
-start_bg() {
-	local name=$1
-	shift
-	ip netns exec "$NS" "$@" >"$TMP/$name.log" 2>&1 &
-	PIDS+=($!)
-	printf -v "PID_$name" '%s' $!
-}
-
-wait_log() {
-	for _ in $(seq 1 50); do
-		grep -q "$2" "$TMP/$1.log" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "  --- $1 log ---"
-	tail -n 10 "$TMP/$1.log" | sed 's/^/  | /'
-	return 1
-}
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" \
 	-subj /CN=td.test -days 1 2>/dev/null
